@@ -1,0 +1,5 @@
+"""metrics."""
+
+from __future__ import annotations
+
+__all__: list[str] = []
