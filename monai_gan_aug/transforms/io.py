@@ -736,9 +736,21 @@ class SaveXRay(Transform):
             raise ConfigError(f"output {target} exists; pass overwrite=True to replace it")
 
     def __call__(
-        self, img: Any, filename: str | os.PathLike | None = None, meta_dict: Mapping | None = None
+        self, img: Any, filename: str | os.PathLike | None = None, meta_dict: Mapping | None = None,
+        changed_mask: Any = None,
     ) -> Any:
-        """Write ``img`` and return it; ``img.meta['saved_to']`` records the path (MetaTensor)."""
+        """Write ``img`` and return it; ``img.meta['saved_to']`` records the path (MetaTensor).
+
+        Args:
+            img: (1, H, W) image in [0, 1].
+            filename: output path (else named from ``output_dir``).
+            meta_dict: metadata overriding ``img.meta``.
+            changed_mask: for local edits: (1, H, W) or (H, W), non-zero where ``img`` may differ
+                from its source. When the output format matches the source's (DICOM -> DICOM,
+                PNG/TIFF/JPEG -> PNG) the source's stored values and header are kept and only
+                these pixels are re-encoded, so every other pixel stays bit-identical to the input
+                file (see :mod:`monai_gan_aug.transforms.reencode`).
+        """
         meta = {**(getattr(img, "meta", None) or {}), **(meta_dict or {})}
         target, fmt = self._target(filename, meta)
         self._guard(target, meta)
@@ -746,6 +758,10 @@ class SaveXRay(Transform):
         synthetic = self.synthetic if self.synthetic is not None else bool(meta.get("synthetic", True))
         text = synthetic_marker(synthetic, self.description or meta.get("derivation_description"))
         spacing = tuple(meta.get("spacing", (1.0, 1.0)))
+        if changed_mask is not None and self._write_into_source(arr, changed_mask, meta, fmt, target, text):
+            if isinstance(img, MetaTensor):
+                img.meta["saved_to"] = str(target)
+            return img
         with atomic_write(target) as tmp:
             if fmt == "png":
                 _write_png(arr, tmp, self.png_bits, text)
@@ -758,6 +774,37 @@ class SaveXRay(Transform):
         if isinstance(img, MetaTensor):
             img.meta["saved_to"] = str(target)
         return img
+
+    @staticmethod
+    def _write_into_source(
+        arr: np.ndarray, changed_mask: Any, meta: Mapping[str, Any], fmt: str, target: Path, text: str
+    ) -> bool:
+        """Re-encode only the changed pixels into the source's representation; False if not applicable."""
+        from monai_gan_aug.transforms import reencode  # local: reencode imports this module
+
+        src_fmt = reencode.source_format(meta)
+        changed = np.asarray(
+            changed_mask.detach().cpu() if isinstance(changed_mask, torch.Tensor) else changed_mask
+        ).reshape(arr.shape) > 0
+        if fmt == "dicom" and src_fmt == "dicom" and (source := _dicom_source(meta)) is not None:
+            ds = reencode.reencode_dicom(arr, changed, source)
+            src_ref = Dataset()
+            src_ref.ReferencedSOPClassUID, src_ref.ReferencedSOPInstanceUID = ds.SOPClassUID, ds.SOPInstanceUID
+            ds.remove_private_tags()
+            ds.SourceImageSequence = [src_ref]
+            _mark_synthetic(ds, text, list(ds.get("ImageType", []))[2:])
+            with atomic_write(target) as tmp:
+                ds.save_as(tmp, enforce_file_format=True)
+            return True
+        if fmt == "png" and src_fmt in ("png", "tiff", "jpeg"):
+            im = reencode.reencode_png(arr, changed, str(meta["filename_or_obj"]))
+            info = PngImagePlugin.PngInfo()
+            info.add_text("Software", f"monai-gan-aug {__version__}")
+            info.add_text("Description", text)
+            with atomic_write(target) as tmp:
+                im.save(tmp, format="PNG", pnginfo=info)
+            return True
+        return False
 
 
 class SaveXRayd(MapTransform):
