@@ -63,6 +63,9 @@ class CycleGANTrainer(MultiNetworkGanTrainer):
         pool_size: capacity of each history pool (reference 50; 0 disables).
         image_keys: batch keys of domain A and domain B images.
         pool_seed: seed of the pools' random generators.
+        fuse_batches: run each generator once on its cycle and identity inputs stacked (and each
+            discriminator once on real and fake), instead of separate calls. ``None``: on unless a
+            network has batch norm, whose statistics would change with the stacking.
         kwargs: passed to :class:`~monai_gan_aug.engines.base.MultiNetworkGanTrainer` (``amp``,
             ``channels_last``, ``compile``, ``train_handlers``, ``epoch_length``...).
     """
@@ -89,6 +92,7 @@ class CycleGANTrainer(MultiNetworkGanTrainer):
         pool_size: int = 50,
         image_keys: Sequence[str] = ("image_a", "image_b"),
         pool_seed: int = 0,
+        fuse_batches: bool | None = None,
         **kwargs: Any,
     ) -> None:
         if len(image_keys) != 2:
@@ -113,6 +117,9 @@ class CycleGANTrainer(MultiNetworkGanTrainer):
         self.identity_loss = identity_loss if identity_loss is not None else nn.L1Loss()
         self.cycle_weight = float(cycle_weight)
         self.identity_weight = float(identity_weight)
+        has_bn = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for net in self.bare_networks.values()
+                     for m in net.modules())
+        self.fuse_batches = (not has_bn) if fuse_batches is None else bool(fuse_batches)
 
     def _generator_losses(
         self, real_a: torch.Tensor, real_b: torch.Tensor
@@ -125,25 +132,41 @@ class CycleGANTrainer(MultiNetworkGanTrainer):
         adv = self.adversarial_loss
         fake_b = g_ab(real_a)
         fake_a = g_ba(real_b)
+        idt = self.identity_weight > 0
+        if self.fuse_batches:
+            # cycle and identity inputs of each generator in one call: fewer, larger convolutions
+            # (same result: instance-norm statistics are per image)
+            n = real_a.shape[0]
+            out_ab = g_ab(torch.cat([fake_a, real_b], 0) if idt else fake_a)
+            out_ba = g_ba(torch.cat([fake_b, real_a], 0) if idt else fake_b)
+            rec_b, idt_b = out_ab[:n], (out_ab[n:] if idt else None)
+            rec_a, idt_a = out_ba[:n], (out_ba[n:] if idt else None)
+        else:
+            rec_a, rec_b = g_ba(fake_b), g_ab(fake_a)
+            idt_a, idt_b = (g_ba(real_a), g_ab(real_b)) if idt else (None, None)
         losses = {
             "loss_G_AB_adv": adv(d_b(fake_b), target_is_real=True, for_discriminator=False),
             "loss_G_BA_adv": adv(d_a(fake_a), target_is_real=True, for_discriminator=False),
-            "loss_cycle_A": self.cycle_loss(g_ba(fake_b), real_a) * self.cycle_weight,
-            "loss_cycle_B": self.cycle_loss(g_ab(fake_a), real_b) * self.cycle_weight,
+            "loss_cycle_A": self.cycle_loss(rec_a, real_a) * self.cycle_weight,
+            "loss_cycle_B": self.cycle_loss(rec_b, real_b) * self.cycle_weight,
         }
-        if self.identity_weight > 0:
+        if idt:
             w = self.identity_weight * self.cycle_weight
-            losses["loss_idt_A"] = self.identity_loss(g_ba(real_a), real_a) * w
-            losses["loss_idt_B"] = self.identity_loss(g_ab(real_b), real_b) * w
+            losses["loss_idt_A"] = self.identity_loss(idt_a, real_a) * w
+            losses["loss_idt_B"] = self.identity_loss(idt_b, real_b) * w
         else:
             losses["loss_idt_A"] = losses["loss_idt_B"] = torch.zeros((), device=real_a.device)
         return losses, fake_a, fake_b
 
     def _discriminator_loss(self, name: str, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
         adv, d = self.adversarial_loss, self.networks[name]
+        if self.fuse_batches:
+            pred_real, pred_fake = _split_batch(d(torch.cat([real, fake], 0)), real.shape[0])
+        else:
+            pred_real, pred_fake = d(real), d(fake)
         return 0.5 * (
-            adv(d(real), target_is_real=True, for_discriminator=True)
-            + adv(d(fake), target_is_real=False, for_discriminator=True)
+            adv(pred_real, target_is_real=True, for_discriminator=True)
+            + adv(pred_fake, target_is_real=False, for_discriminator=True)
         )
 
     def _iteration(self, engine: CycleGANTrainer, batchdata: dict[str, Any]) -> dict[str, float]:
@@ -190,3 +213,11 @@ class CycleGANTrainer(MultiNetworkGanTrainer):
             return {"A": real_a, "G_AB(A)": fake_b, "G_BA(G_AB(A))": g_ba(fake_b), "B": real_b, "G_BA(B)": g_ba(real_b)}
 
         return self._forward_eval(run)
+
+
+def _split_batch(pred: Any, n: int) -> tuple[Any, Any]:
+    """Split discriminator output(s) of a stacked batch at ``n`` (a tensor or one tensor per scale)."""
+    if isinstance(pred, torch.Tensor):
+        return pred[:n], pred[n:]
+    pairs = [_split_batch(p, n) for p in pred]
+    return [a for a, _ in pairs], [b for _, b in pairs]

@@ -59,3 +59,13 @@ def test_missing_key_is_a_clear_error():
     trainer = tiny_cyclegan(max_epochs=1)
     with pytest.raises(DatasetError, match="image_b"):
         trainer.prepare_batch({"image_a": torch.rand(1, 1, 32, 32)}, "cpu")
+
+
+def test_fused_batches_compute_the_same_step_as_separate_calls():
+    batch = next(iter(tiny_cyclegan(max_epochs=1).data_loader))
+    outs = []
+    for fuse in (True, False):
+        trainer = tiny_cyclegan(max_epochs=1, fuse_batches=fuse, seed=5)
+        outs.append(trainer._iteration(trainer, batch))
+    for k in outs[0]:
+        assert outs[0][k] == pytest.approx(outs[1][k], rel=1e-4, abs=1e-6), k

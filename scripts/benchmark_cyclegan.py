@@ -1,0 +1,168 @@
+"""Benchmark CycleGAN training and inference speed on this machine: reference setup vs our engine.
+
+Both sides use the same architecture as the public pytorch-CycleGAN-and-pix2pix defaults
+(ResNet generator with 9 blocks, ngf 64, 70x70 PatchGAN with ndf 64, instance norm, LSGAN,
+batch 1, Adam lr 2e-4 beta1 0.5):
+
+* ``reference``: the reference training step written plainly: float32, NCHW, eager, Adam's default
+  per-tensor loop on CPU, the two discriminators backpropagated separately; inference under
+  ``torch.no_grad``.
+* ``engine``: :class:`monai_gan_aug.engines.cyclegan.CycleGANTrainer` with channels-last tensors,
+  multi-tensor (``foreach``) Adam, ``zero_grad(set_to_none=True)``; optionally bfloat16 autocast
+  and ``torch.compile`` (each kept only if it is faster, as measured here); inference under
+  ``torch.inference_mode``.
+
+Run: ``python scripts/benchmark_cyclegan.py --sizes 64 128 256 --iters 6 4 2``. Prints a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import time
+from collections.abc import Callable
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from monai_gan_aug.engines.cyclegan import CycleGANTrainer
+from monai_gan_aug.engines.schedulers import build_adam
+from monai_gan_aug.losses.adversarial import AdversarialLoss
+from monai_gan_aug.networks.patch_discriminator import PatchGANDiscriminator
+from monai_gan_aug.networks.resnet_generator import ResNetGenerator
+
+
+def build_nets(seed: int = 0) -> list[nn.Module]:
+    """G_AB, G_BA, D_A, D_B with the reference defaults."""
+    torch.manual_seed(seed)
+    return [ResNetGenerator(ngf=64, n_blocks=9), ResNetGenerator(ngf=64, n_blocks=9),
+            PatchGANDiscriminator(ndf=64, receptive_field=70), PatchGANDiscriminator(ndf=64, receptive_field=70)]
+
+
+class ReferenceStep:
+    """One CycleGAN iteration as the reference project does it (fp32, NCHW, eager)."""
+
+    def __init__(self, nets: list[nn.Module]) -> None:
+        self.g_ab, self.g_ba, self.d_a, self.d_b = nets
+        self.opt_g = torch.optim.Adam(itertools.chain(self.g_ab.parameters(), self.g_ba.parameters()), lr=2e-4,
+                                      betas=(0.5, 0.999), foreach=False)
+        self.opt_d = torch.optim.Adam(itertools.chain(self.d_a.parameters(), self.d_b.parameters()), lr=2e-4,
+                                      betas=(0.5, 0.999), foreach=False)
+        self.gan = AdversarialLoss("lsgan")
+        self.l1 = nn.L1Loss()
+
+    def __call__(self, real_a: torch.Tensor, real_b: torch.Tensor) -> None:
+        fake_b = self.g_ab(real_a)
+        rec_a = self.g_ba(fake_b)
+        fake_a = self.g_ba(real_b)
+        rec_b = self.g_ab(fake_a)
+        for p in itertools.chain(self.d_a.parameters(), self.d_b.parameters()):
+            p.requires_grad_(False)
+        self.opt_g.zero_grad()
+        loss_idt_a = self.l1(self.g_ab(real_b), real_b) * 10 * 0.5
+        loss_idt_b = self.l1(self.g_ba(real_a), real_a) * 10 * 0.5
+        loss_g = (self.gan(self.d_b(fake_b), True, False) + self.gan(self.d_a(fake_a), True, False)
+                  + self.l1(rec_a, real_a) * 10 + self.l1(rec_b, real_b) * 10 + loss_idt_a + loss_idt_b)
+        loss_g.backward()
+        self.opt_g.step()
+        for p in itertools.chain(self.d_a.parameters(), self.d_b.parameters()):
+            p.requires_grad_(True)
+        self.opt_d.zero_grad()
+        for d, real, fake in ((self.d_b, real_b, fake_b), (self.d_a, real_a, fake_a)):
+            loss_d = 0.5 * (self.gan(d(real), True, True) + self.gan(d(fake.detach()), False, True))
+            loss_d.backward()
+        self.opt_d.step()
+
+
+def timed(fn: Callable[[], None], iters: int, warmup: int = 1) -> float:
+    """Median seconds of ``fn`` over ``iters`` calls after ``warmup`` calls."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(iters):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return sorted(times)[len(times) // 2]
+
+
+def engine_trainer(size: int, amp_dtype: str | None, compile: bool) -> CycleGANTrainer:
+    nets = build_nets()
+    opts = [build_adam(n) for n in nets]
+    data = [{"image_a": torch.rand(1, size, size), "image_b": torch.rand(1, size, size)}]
+    loader = DataLoader(data, batch_size=1)
+    return CycleGANTrainer("cpu", 1, loader, *nets, *opts, channels_last=True, amp=amp_dtype is not None,
+                           amp_dtype=amp_dtype, compile=compile)
+
+
+def engine_step_fn(trainer: CycleGANTrainer, batch: dict) -> Callable[[], None]:
+    return lambda: trainer._iteration(trainer, batch)
+
+
+def bench_size(size: int, iters: int, try_bf16: bool, try_compile: bool) -> dict[str, float | str]:
+    real_a, real_b = torch.rand(1, 1, size, size) * 2 - 1, torch.rand(1, 1, size, size) * 2 - 1
+    ref = ReferenceStep(build_nets())
+    ref_train = timed(lambda: ref(real_a, real_b), iters)
+    g_ref = ref.g_ab.eval()
+
+    def ref_infer() -> None:
+        with torch.no_grad():
+            g_ref(real_a)
+
+    ref_inf = timed(ref_infer, max(3, iters))
+
+    batch = {"image_a": torch.rand(1, 1, size, size), "image_b": torch.rand(1, 1, size, size)}
+    variants = [("channels_last+foreach", None, False)]
+    if try_bf16:
+        variants.append(("channels_last+foreach+bf16", "bfloat16", False))
+    if try_compile:
+        variants.append(("channels_last+foreach+compile", None, True))
+    best_name, best_t, best_trainer = "", float("inf"), None
+    notes = []
+    for name, amp_dtype, comp in variants:
+        try:
+            tr = engine_trainer(size, amp_dtype, comp)
+            t = timed(engine_step_fn(tr, batch), iters, warmup=2 if comp else 1)
+        except Exception as exc:  # torch.compile may be unavailable (no C++ compiler): report, do not hide
+            notes.append(f"{name}: failed ({type(exc).__name__})")
+            continue
+        notes.append(f"{name}: {t:.3f}s")
+        if t < best_t:
+            best_name, best_t, best_trainer = name, t, tr
+    g = best_trainer.bare_networks["G_AB"].eval()
+    x = real_a.contiguous(memory_format=torch.channels_last)
+    dtype = best_trainer.amp_dtype
+
+    def eng_infer() -> None:
+        with torch.inference_mode(), torch.autocast("cpu", dtype=dtype, enabled=dtype is not None):
+            g(x)
+
+    eng_inf = timed(eng_infer, max(3, iters))
+    return {"size": size, "ref_train": ref_train, "eng_train": best_t, "ref_infer": ref_inf, "eng_infer": eng_inf,
+            "variant": best_name, "notes": "; ".join(notes)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[64, 128, 256])
+    parser.add_argument("--iters", type=int, nargs="+", default=[6, 4, 2], help="timed iterations per size")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--bf16", action="store_true", help="also try bfloat16 autocast")
+    parser.add_argument("--compile", action="store_true", help="also try torch.compile")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    iters = args.iters + [args.iters[-1]] * (len(args.sizes) - len(args.iters))
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch 1, ResNet-9 ngf 64 / PatchGAN 70 ndf 64")
+    print("| px | reference s/iter | engine s/iter | speed-up | reference infer ms | engine infer ms | speed-up | engine variant |")
+    print("|---|---|---|---|---|---|---|---|")
+    for size, n in zip(args.sizes, iters):
+        r = bench_size(size, n, args.bf16, args.compile)
+        print(f"| {size} | {r['ref_train']:.3f} | {r['eng_train']:.3f} | {r['ref_train'] / r['eng_train']:.2f}x | "
+              f"{r['ref_infer'] * 1e3:.1f} | {r['eng_infer'] * 1e3:.1f} | {r['ref_infer'] / r['eng_infer']:.2f}x | "
+              f"{r['variant']} |", flush=True)
+        print(f"<!-- {size}px variants: {r['notes']} -->", flush=True)
+
+
+if __name__ == "__main__":
+    main()
