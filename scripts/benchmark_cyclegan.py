@@ -7,12 +7,15 @@ batch 1, Adam lr 2e-4 beta1 0.5):
 * ``reference``: the reference training step written plainly: float32, NCHW, eager, Adam's default
   per-tensor loop on CPU, the two discriminators backpropagated separately; inference under
   ``torch.no_grad``.
-* ``engine``: :class:`monai_gan_aug.engines.cyclegan.CycleGANTrainer` with channels-last tensors,
-  multi-tensor (``foreach``) Adam, ``zero_grad(set_to_none=True)``; optionally bfloat16 autocast
-  and ``torch.compile`` (each kept only if it is faster, as measured here); inference under
-  ``torch.inference_mode``.
+* ``engine``: :class:`monai_gan_aug.engines.cyclegan.CycleGANTrainer` (stacked generator/discriminator
+  calls, multi-tensor ``foreach`` Adam, ``zero_grad(set_to_none=True)``) in float32 NCHW, float32
+  channels-last, and with ``--bf16`` bfloat16 autocast, with ``--compile`` ``torch.compile``;
+  inference under ``torch.inference_mode``.
 
-Run: ``python scripts/benchmark_cyclegan.py --sizes 64 128 256 --iters 6 4 2``. Prints a Markdown table.
+All variants are timed round-robin in one process (median per variant), so that load from other
+processes on a shared machine hits them alike.
+
+Run: ``python scripts/benchmark_cyclegan.py --sizes 64 128 256 --iters 3 2 1 --bf16``. Prints a Markdown table.
 """
 
 from __future__ import annotations
@@ -75,72 +78,65 @@ class ReferenceStep:
         self.opt_d.step()
 
 
-def timed(fn: Callable[[], None], iters: int, warmup: int = 1) -> float:
-    """Median seconds of ``fn`` over ``iters`` calls after ``warmup`` calls."""
+def interleaved(fns: dict[str, Callable[[], None]], iters: int, warmup: int = 1) -> dict[str, float]:
+    """Median seconds of each function, calls interleaved round-robin.
+
+    The machine is shared: interleaving spreads load changes evenly over the variants instead of
+    penalising whichever happened to run during a busy spell.
+    """
     for _ in range(warmup):
-        fn()
-    times = []
+        for fn in fns.values():
+            fn()
+    times: dict[str, list[float]] = {k: [] for k in fns}
     for _ in range(iters):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return sorted(times)[len(times) // 2]
+        for k, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            times[k].append(time.perf_counter() - t0)
+    return {k: sorted(v)[len(v) // 2] for k, v in times.items()}
 
 
-def engine_trainer(size: int, amp_dtype: str | None, compile: bool) -> CycleGANTrainer:
+def engine_trainer(size: int, amp_dtype: str | None, channels_last: bool, compile: bool) -> CycleGANTrainer:
     nets = build_nets()
     opts = [build_adam(n) for n in nets]
     data = [{"image_a": torch.rand(1, size, size), "image_b": torch.rand(1, size, size)}]
-    loader = DataLoader(data, batch_size=1)
-    return CycleGANTrainer("cpu", 1, loader, *nets, *opts, channels_last=True, amp=amp_dtype is not None,
-                           amp_dtype=amp_dtype, compile=compile)
+    return CycleGANTrainer("cpu", 1, DataLoader(data, batch_size=1), *nets, *opts, channels_last=channels_last,
+                           amp=amp_dtype is not None, amp_dtype=amp_dtype, compile=compile)
 
 
-def engine_step_fn(trainer: CycleGANTrainer, batch: dict) -> Callable[[], None]:
-    return lambda: trainer._iteration(trainer, batch)
-
-
-def bench_size(size: int, iters: int, try_bf16: bool, try_compile: bool) -> dict[str, float | str]:
+def bench_size(size: int, iters: int, try_bf16: bool, try_compile: bool) -> tuple[dict[str, float], dict[str, float]]:
+    """Training s/iter and inference s/image of the reference and of each engine variant."""
     real_a, real_b = torch.rand(1, 1, size, size) * 2 - 1, torch.rand(1, 1, size, size) * 2 - 1
+    batch = {"image_a": torch.rand(1, 1, size, size), "image_b": torch.rand(1, 1, size, size)}
     ref = ReferenceStep(build_nets())
-    ref_train = timed(lambda: ref(real_a, real_b), iters)
+    variants = {"engine fp32 channels_last": (None, True, False), "engine fp32 NCHW": (None, False, False)}
+    if try_bf16:
+        variants["engine bf16 channels_last"] = ("bfloat16", True, False)
+    if try_compile:
+        variants["engine fp32 channels_last compile"] = (None, True, True)
+    trainers = {k: engine_trainer(size, *v) for k, v in variants.items()}
+    train_fns: dict[str, Callable[[], None]] = {"reference": lambda: ref(real_a, real_b)}
+    train_fns.update({k: (lambda t=t: t._iteration(t, batch)) for k, t in trainers.items()})
+    train = interleaved(train_fns, iters)
+
     g_ref = ref.g_ab.eval()
 
     def ref_infer() -> None:
         with torch.no_grad():
             g_ref(real_a)
 
-    ref_inf = timed(ref_infer, max(3, iters))
+    infer_fns: dict[str, Callable[[], None]] = {"reference": ref_infer}
+    for k, t in trainers.items():
+        g = t.bare_networks["G_AB"].eval()
+        x = real_a.contiguous(memory_format=torch.channels_last) if t.channels_last else real_a
 
-    batch = {"image_a": torch.rand(1, 1, size, size), "image_b": torch.rand(1, 1, size, size)}
-    variants = [("channels_last+foreach", None, False)]
-    if try_bf16:
-        variants.append(("channels_last+foreach+bf16", "bfloat16", False))
-    if try_compile:
-        variants.append(("channels_last+foreach+compile", None, True))
-    best_name, best_t, best_trainer = "", float("inf"), None
-    notes = []
-    for name, amp_dtype, comp in variants:
-        try:
-            tr = engine_trainer(size, amp_dtype, comp)
-            t = timed(engine_step_fn(tr, batch), iters, warmup=2 if comp else 1)
-        except Exception as exc:  # torch.compile may be unavailable (no C++ compiler): report, do not hide
-            notes.append(f"{name}: failed ({type(exc).__name__})")
-            continue
-        notes.append(f"{name}: {t:.3f}s")
-        if t < best_t:
-            best_name, best_t, best_trainer = name, t, tr
-    g = best_trainer.bare_networks["G_AB"].eval()
-    x = real_a.contiguous(memory_format=torch.channels_last)
-    dtype = best_trainer.amp_dtype
+        def eng_infer(g=g, x=x, dtype=t.amp_dtype) -> None:
+            with torch.inference_mode(), torch.autocast("cpu", dtype=dtype or torch.bfloat16, enabled=dtype is not None):
+                g(x)
 
-    def eng_infer() -> None:
-        with torch.inference_mode(), torch.autocast("cpu", dtype=dtype, enabled=dtype is not None):
-            g(x)
-
-    eng_inf = timed(eng_infer, max(3, iters))
-    return {"size": size, "ref_train": ref_train, "eng_train": best_t, "ref_infer": ref_inf, "eng_infer": eng_inf,
-            "variant": best_name, "notes": "; ".join(notes)}
+        infer_fns[k] = eng_infer
+    infer = interleaved(infer_fns, max(3, 2 * iters))
+    return train, infer
 
 
 def main() -> None:
@@ -154,15 +150,13 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     iters = args.iters + [args.iters[-1]] * (len(args.sizes) - len(args.iters))
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch 1, ResNet-9 ngf 64 / PatchGAN 70 ndf 64")
-    print("| px | reference s/iter | engine s/iter | speed-up | reference infer ms | engine infer ms | speed-up | engine variant |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| px | variant | train s/iter | speed-up | infer ms/image | speed-up |")
+    print("|---|---|---|---|---|---|")
     for size, n in zip(args.sizes, iters):
-        r = bench_size(size, n, args.bf16, args.compile)
-        print(f"| {size} | {r['ref_train']:.3f} | {r['eng_train']:.3f} | {r['ref_train'] / r['eng_train']:.2f}x | "
-              f"{r['ref_infer'] * 1e3:.1f} | {r['eng_infer'] * 1e3:.1f} | {r['ref_infer'] / r['eng_infer']:.2f}x | "
-              f"{r['variant']} |", flush=True)
-        print(f"<!-- {size}px variants: {r['notes']} -->", flush=True)
-
+        train, infer = bench_size(size, n, args.bf16, args.compile)
+        for k in train:
+            print(f"| {size} | {k} | {train[k]:.3f} | {train['reference'] / train[k]:.2f}x | {infer[k] * 1e3:.1f} | "
+                  f"{infer['reference'] / infer[k]:.2f}x |", flush=True)
 
 if __name__ == "__main__":
     main()
