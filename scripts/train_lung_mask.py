@@ -12,6 +12,7 @@ Usage::
     python scripts/train_lung_mask.py train --out runs/lung --budget-min 26 --threads 1
     python scripts/train_lung_mask.py evaluate --weights monai_gan_aug/weights/lung_unet.pt
     python scripts/train_lung_mask.py benchmark --weights monai_gan_aug/weights/lung_unet.pt
+    python scripts/train_lung_mask.py figure --out docs/images/lung_mask_examples.png
 
 ``train`` runs for a wall-time budget (the learning rate follows a cosine over the budget, so it
 anneals fully whatever the machine's speed), then evaluates the best checkpoint and writes it
@@ -250,6 +251,46 @@ def benchmark(args: argparse.Namespace) -> None:
           f"median {np.median(times) * 1000:.1f} ms over {args.runs} runs (min {min(times) * 1000:.1f}, max {max(times) * 1000:.1f})")
 
 
+def figure(args: argparse.Namespace) -> None:
+    """Overlay figure: test-split images with the reference (green) and predicted (red) lung outlines.
+
+    Picks the best, median and worst test images by Dice (plus one more at the 25th percentile) so
+    the figure shows the failure modes, not only the good cases.
+    """
+    import cv2
+
+    torch.set_num_threads(args.threads)
+    items = load_items(Path(args.data))["test"]
+    seg = LungMask(weights=args.weights, device="cpu")
+    preds, dices = [], []
+    for it in items:
+        pred = seg(read_png(it["image"]))[0].numpy() > 0.5
+        ref = read_mask(it["label"])[0]
+        preds.append(pred)
+        dices.append(2 * (pred & ref).sum() / max(pred.sum() + ref.sum(), 1))
+    order = np.argsort(dices)
+    picks = [order[-1], order[len(order) // 2], order[len(order) // 4], order[0]]
+    panels = []
+    for i in picks:
+        img = (read_png(items[i]["image"])[0] * 255).astype(np.uint8)
+        ref = read_mask(items[i]["label"])[0].astype(np.uint8)
+        rgb = cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
+        for m, colour in ((ref, (0, 200, 0)), (preds[i].astype(np.uint8), (0, 0, 255))):
+            contours, _ = cv2.findContours(m, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+            cv2.drawContours(rgb, contours, -1, colour, 3)
+        scale = args.panel / max(rgb.shape[:2])
+        rgb = cv2.resize(rgb, (round(rgb.shape[1] * scale), round(rgb.shape[0] * scale)), interpolation=cv2.INTER_AREA)
+        canvas = np.full((args.panel + 22, args.panel, 3), 255, np.uint8)
+        y0, x0 = 22 + (args.panel - rgb.shape[0]) // 2, (args.panel - rgb.shape[1]) // 2
+        canvas[y0 : y0 + rgb.shape[0], x0 : x0 + rgb.shape[1]] = rgb
+        cv2.putText(canvas, f"{Path(items[i]['image']).stem}  Dice {dices[i]:.3f}", (4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (0, 0, 0), 1, cv2.LINE_AA)
+        panels.append(canvas)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(out), np.concatenate(panels, axis=1), [cv2.IMWRITE_PNG_COMPRESSION, 9])
+    print(f"wrote {out}: test images with Dice {[round(float(dices[i]), 3) for i in picks]} (best, median, p25, worst)")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -276,8 +317,14 @@ def main() -> None:
     b.add_argument("--weights", default=str(ROOT / "monai_gan_aug" / "weights" / "lung_unet.pt"))
     b.add_argument("--runs", type=int, default=20)
     b.add_argument("--threads", type=int, default=0, help="0 keeps torch's default")
+    f = sub.add_parser("figure")
+    f.add_argument("--data", default=str(DEFAULT_DATA))
+    f.add_argument("--weights", default=str(ROOT / "monai_gan_aug" / "weights" / "lung_unet.pt"))
+    f.add_argument("--out", default=str(ROOT / "docs" / "images" / "lung_mask_examples.png"))
+    f.add_argument("--panel", type=int, default=256)
+    f.add_argument("--threads", type=int, default=1)
     args = p.parse_args()
-    {"train": train, "evaluate": evaluate, "benchmark": benchmark}[args.cmd](args)
+    {"train": train, "evaluate": evaluate, "benchmark": benchmark, "figure": figure}[args.cmd](args)
 
 
 if __name__ == "__main__":
