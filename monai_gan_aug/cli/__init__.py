@@ -1,0 +1,52 @@
+"""``monai-gan-aug``: the command-line tool.
+
+Start-up stays fast: only the standard library is imported here and in the verb modules' top
+level; each verb imports torch/MONAI when it runs. User mistakes (bad image, bad region, missing
+weights) print one clear line and exit with status 2, never a traceback.
+
+Each verb lives in its own module of this package with an ``add_parser(subparsers)`` function
+that registers it (and sets ``func``); add new verbs to :data:`VERB_MODULES`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+__all__ = ["main", "build_parser", "VERB_MODULES"]
+
+#: Verb modules, in the order ``--help`` lists them.
+VERB_MODULES = ("edit",)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The top-level parser with every verb registered."""
+    parser = argparse.ArgumentParser(prog="monai-gan-aug", description="GAN augmentation for chest X-rays and CT.")
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    sub = parser.add_subparsers(dest="verb")
+    for name in VERB_MODULES:
+        importlib.import_module(f"{__name__}.{name}").add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``monai-gan-aug`` command."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.version:
+        from .. import __version__
+
+        print(__version__)
+        return 0
+    if args.verb is None:
+        parser.print_help()
+        return 2
+    from ..errors import MonaiGanAugError
+
+    try:
+        return int(args.func(args))
+    except MonaiGanAugError as exc:
+        print(f"monai-gan-aug {args.verb}: error: {exc}", file=sys.stderr)
+        return 2
