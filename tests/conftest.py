@@ -37,3 +37,23 @@ def chest_like() -> np.ndarray:
         img[lung] = 0.3
     rng = np.random.default_rng(0)
     return np.clip(img + rng.normal(0, 0.02, img.shape).astype(np.float32), 0, 1)
+
+
+@pytest.fixture(scope="session")
+def tiny_lesion_weights(tmp_path_factory) -> Path:
+    """A small, randomly initialised lesion generator saved as a self-describing checkpoint.
+
+    Real (not mocked) network and loading path; its fills are noise-like, which is enough to test
+    where an edit may and may not change pixels.
+    """
+    import torch
+
+    from monai_gan_aug.networks.factory import save_network
+    from monai_gan_aug.networks.lesion_generator import LesionInpaintGenerator
+
+    torch.manual_seed(0)
+    kwargs = {"ngf": 8, "n_res_blocks": 1, "num_classes": 2}
+    net = LesionInpaintGenerator(**kwargs)
+    path = tmp_path_factory.mktemp("weights") / "tiny_lesion.pt"
+    save_network(net, "lesion_generator", kwargs, path, info={"working_size": 64, "context": 2.0, "min_side": 32})
+    return path
