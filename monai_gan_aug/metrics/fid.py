@@ -8,11 +8,15 @@ statistics that can be cached, and a clamp of tiny negative round-off to 0.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from monai.metrics.fid import compute_frechet_distance
+from scipy.linalg import LinAlgWarning
+
+from ..errors import InvalidImageError
 
 from .features import check_features
 
@@ -36,11 +40,20 @@ class GaussianStats:
 def frechet_distance(a: GaussianStats, b: GaussianStats) -> float:
     """Fréchet distance between two Gaussians (MONAI ``compute_frechet_distance``, float64)."""
     if a.mu.shape != b.mu.shape:
-        from ..errors import InvalidImageError
-
         raise InvalidImageError(f"feature sizes differ: {a.mu.shape[0]} vs {b.mu.shape[0]} (different extractors?)")
     t = lambda x: torch.from_numpy(np.asarray(x, np.float64))  # noqa: E731
-    value = float(compute_frechet_distance(t(a.mu), t(a.sigma), t(b.mu), t(b.sigma)))
+    with warnings.catch_warnings():
+        # With fewer samples than feature dimensions (e.g. 100 images, 2048-d Inception) the
+        # covariances are rank-deficient: scipy warns "singular", the standard FID is still what
+        # is computed. MONAI passes sqrtm's deprecated ``disp`` argument: also not the user's concern.
+        warnings.simplefilter("ignore", LinAlgWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        try:
+            value = float(compute_frechet_distance(t(a.mu), t(a.sigma), t(b.mu), t(b.sigma)))
+        except ValueError as exc:  # MONAI: "Imaginary component ... too high"
+            raise InvalidImageError(
+                f"FID undefined for these features ({exc}); use more samples than near-duplicate images"
+            ) from exc
     return max(value, 0.0)  # sqrtm round-off can give -1e-10 for identical sets
 
 

@@ -53,6 +53,7 @@ def test_inception_shape_determinism_and_batch_independence():
     assert a.shape == (4, 2048) and torch.isfinite(a).all() and (a >= 0).all()  # pool3 follows a ReLU
     b = ext.features(imgs[:2])  # folded BN: features must not depend on the other batch members
     torch.testing.assert_close(a[:2], b, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(ext.features(imgs[:2]), b, atol=0, rtol=0)  # deterministic
     assert not torch.allclose(a[0], a[1])
     pre = ext.preprocess(imgs)
     assert pre.shape == (4, 3, 299, 299) and pre.min() >= -1 and pre.max() <= 0.9921875 + 1e-6
