@@ -383,10 +383,18 @@ def feather_weight(mask: np.ndarray, feather: float) -> np.ndarray:
         raise ConfigError(f"feather must be a finite number >= 0 pixels, found {feather}")
     if feather == 0 or not mask.any():
         return mask.astype(np.float32)
-    dist = ndimage.distance_transform_edt(~mask)
-    weight = np.clip(1.0 - dist / (feather + 1.0), 0.0, 1.0)
-    weight[dist > feather] = 0.0
-    return weight.astype(np.float32)
+    # Only pixels within `feather` of the region can get a weight, so the distance transform runs on
+    # the region's bounding box grown by the band (a 2000 px radiograph otherwise costs seconds).
+    rows, cols = np.nonzero(mask)
+    margin = int(math.ceil(feather)) + 1
+    y0, y1 = max(rows.min() - margin, 0), min(rows.max() + margin + 1, mask.shape[0])
+    x0, x1 = max(cols.min() - margin, 0), min(cols.max() + margin + 1, mask.shape[1])
+    dist = ndimage.distance_transform_edt(~mask[y0:y1, x0:x1])
+    local = np.clip(1.0 - dist / (feather + 1.0), 0.0, 1.0)
+    local[dist > feather] = 0.0
+    weight = np.zeros(mask.shape, np.float32)
+    weight[y0:y1, x0:x1] = local
+    return weight
 
 
 def _lung_hw(lung: NdarrayOrTensor, hw: tuple[int, int]) -> np.ndarray:
