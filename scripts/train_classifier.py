@@ -66,16 +66,27 @@ def preload(rows: list[dict], size: int) -> list[dict]:
 def augmentation() -> Compose:
     # No horizontal flip: chest films have laterality (heart on the left); flipped films look like
     # dextrocardia and, since these features also score GAN realism, the judge should notice it.
-    return Compose([
-        RandAffined("image", prob=0.8, rotate_range=0.15, scale_range=0.12, translate_range=(10, 10),
-                    shear_range=0.05, padding_mode="zeros"),
-        RandAdjustContrastd("image", prob=0.5, gamma=(0.7, 1.5)),
-        RandGaussianNoised("image", prob=0.3, std=0.02),
-    ])
+    return Compose(
+        [
+            RandAffined(
+                "image",
+                prob=0.8,
+                rotate_range=0.15,
+                scale_range=0.12,
+                translate_range=(10, 10),
+                shear_range=0.05,
+                padding_mode="zeros",
+            ),
+            RandAdjustContrastd("image", prob=0.5, gamma=(0.7, 1.5)),
+            RandGaussianNoised("image", prob=0.3, std=0.02),
+        ]
+    )
 
 
 @torch.no_grad()
-def predict(model: XRayClassifier, items: list[dict], batch_size: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
+def predict(
+    model: XRayClassifier, items: list[dict], batch_size: int = 64
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Return (pneumonia probabilities, labels) for preloaded items."""
     model.eval()
     probs, labels = [], []
@@ -122,7 +133,9 @@ def youden_threshold(probs: torch.Tensor, labels: torch.Tensor) -> float:
 
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder holding kermany/ and covid_lesions/")
+    p.add_argument(
+        "--data", type=Path, default=DEFAULT_DATA, help="folder holding kermany/ and covid_lesions/"
+    )
     p.add_argument("--out", type=Path, default=ROOT / "monai_gan_aug" / "weights" / "pneumonia_classifier.pt")
     p.add_argument("--size", type=int, default=160, help="working size (px)")
     p.add_argument("--epochs", type=int, default=50)
@@ -155,10 +168,18 @@ def main() -> None:
     model = XRayClassifier(**kwargs)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(
-        opt, max_lr=args.lr, total_steps=args.epochs * -(-len(data["train"]) // args.batch_size), pct_start=0.1
+        opt,
+        max_lr=args.lr,
+        total_steps=args.epochs * -(-len(data["train"]) // args.batch_size),
+        pct_start=0.1,
     )
-    loader = DataLoader(Dataset(data["train"], transform=augmentation()), batch_size=args.batch_size,
-                        shuffle=True, num_workers=0, drop_last=False)
+    loader = DataLoader(
+        Dataset(data["train"], transform=augmentation()),
+        batch_size=args.batch_size,
+        shuffle=True,
+        num_workers=0,
+        drop_last=False,
+    )
 
     best = {"auc": -1.0, "epoch": -1, "state": None}
     train_start = time.time()
@@ -168,7 +189,11 @@ def main() -> None:
         total, n = 0.0, 0
         for batch in loader:
             x = batch["image"].as_tensor().clamp(0, 1)
-            y = batch["label"].as_tensor().long() if hasattr(batch["label"], "as_tensor") else batch["label"].long()
+            y = (
+                batch["label"].as_tensor().long()
+                if hasattr(batch["label"], "as_tensor")
+                else batch["label"].long()
+            )
             loss = F.cross_entropy(model(x), y, weight=class_weight)
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -179,11 +204,16 @@ def main() -> None:
         epochs_run = epoch + 1
         val_auc = auc(*predict(model, data["val"]))
         if val_auc > best["auc"]:
-            best = {"auc": val_auc, "epoch": epoch,
-                    "state": {k: v.detach().clone() for k, v in model.state_dict().items()}}
+            best = {
+                "auc": val_auc,
+                "epoch": epoch,
+                "state": {k: v.detach().clone() for k, v in model.state_dict().items()},
+            }
         minutes = (time.time() - train_start) / 60
-        log(f"epoch {epoch + 1}/{args.epochs} loss {total / n:.4f} val AUC {val_auc:.4f} "
-            f"(best {best['auc']:.4f} @ {best['epoch'] + 1}) {minutes:.1f} min")
+        log(
+            f"epoch {epoch + 1}/{args.epochs} loss {total / n:.4f} val AUC {val_auc:.4f} "
+            f"(best {best['auc']:.4f} @ {best['epoch'] + 1}) {minutes:.1f} min"
+        )
         if minutes > args.max_minutes:
             log(f"stopping: wall-time budget of {args.max_minutes} min reached")
             break
@@ -210,8 +240,11 @@ def main() -> None:
             x = torch.stack([load_resized(r["image"], args.size) for r in sel])
             with torch.no_grad():
                 p = torch.softmax(model.eval()(x), 1)[:, PNEUMONIA_CLASS]
-            ood[label] = {"n": len(sel), "mean_probability": float(p.mean()),
-                          "fraction_called_pneumonia": float((p >= 0.5).float().mean())}
+            ood[label] = {
+                "n": len(sel),
+                "mean_probability": float(p.mean()),
+                "fraction_called_pneumonia": float((p >= 0.5).float().mean()),
+            }
         log(f"out-of-distribution (covid_lesions, adults): {json.dumps(ood)}")
 
     info = {
@@ -220,7 +253,7 @@ def main() -> None:
         "split": "monai_gan_aug.data.splits.patient_split fractions=(0.7,0.15,0.15) seed=0",
         "split_counts_normal_pneumonia": counts,
         "working_size": args.size,
-        "preprocessing": "longest side to working_size (bilinear, antialiased), zero-pad to square, (x-0.5)/0.25",
+        "preprocessing": "longest side to working_size (antialiased), zero-pad to square, (x-0.5)/0.25",
         "epochs_run": epochs_run,
         "best_epoch": best["epoch"] + 1,
         "val_auc": best["auc"],
@@ -231,11 +264,11 @@ def main() -> None:
         "train_minutes": round((time.time() - train_start) / 60, 1),
         "threads": args.threads,
         "seed": args.seed,
-        "command": "scripts/train_classifier.py " + " ".join(
-            f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if k not in ("data", "out")),
+        "command": "scripts/train_classifier.py "
+        + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if k not in ("data", "out")),
     }
     save_network(model, "xray_classifier", kwargs, args.out, info=info)
-    log(f"saved {args.out} ({args.out.stat().st_size / 1e6:.1f} MB) in {(time.time() - t0) / 60:.1f} min total")
+    log(f"saved {args.out} ({args.out.stat().st_size / 1e6:.1f} MB) in {(time.time() - t0) / 60:.1f} min")
 
 
 if __name__ == "__main__":

@@ -29,7 +29,9 @@ def msssim_scales(min_side: int, kernel_size: int = _KERNEL) -> tuple[float, ...
         if min_side // max(1, n - 1) ** 2 > kernel_size - 1 and min_side // 2 ** (n - 1) >= kernel_size:
             w = np.array(MSSSIM_WEIGHTS[:n])
             return tuple(float(v) for v in w / w.sum())
-    raise InvalidImageError(f"images of {min_side} px are too small for MS-SSIM with an {kernel_size}-px window")
+    raise InvalidImageError(
+        f"images of {min_side} px are too small for MS-SSIM with an {kernel_size}-px window"
+    )
 
 
 def msssim_diversity(images: torch.Tensor, num_pairs: int = 200, seed: int = 0) -> tuple[float, float]:
@@ -54,8 +56,14 @@ def msssim_diversity(images: torch.Tensor, num_pairs: int = 200, seed: int = 0) 
         flat = rng.choice(all_pairs, num_pairs, replace=False)
         iu, ju = np.triu_indices(n, k=1)
         i, j = iu[flat], ju[flat]
-    metric = MultiScaleSSIMMetric(spatial_dims=2, data_range=1.0, kernel_size=_KERNEL, kernel_sigma=1.5,
-                                  weights=msssim_scales(min(images.shape[-2:])), reduction="none")
+    metric = MultiScaleSSIMMetric(
+        spatial_dims=2,
+        data_range=1.0,
+        kernel_size=_KERNEL,
+        kernel_sigma=1.5,
+        weights=msssim_scales(min(images.shape[-2:])),
+        reduction="none",
+    )
     values = []
     for start in range(0, len(i), 64):
         a = images[torch.as_tensor(i[start : start + 64])]

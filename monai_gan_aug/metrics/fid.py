@@ -17,7 +17,6 @@ from monai.metrics.fid import compute_frechet_distance
 from scipy.linalg import LinAlgWarning
 
 from ..errors import InvalidImageError
-
 from .features import check_features
 
 __all__ = ["GaussianStats", "frechet_distance", "fid_from_features"]
@@ -34,13 +33,17 @@ class GaussianStats:
     @classmethod
     def from_features(cls, features: np.ndarray | torch.Tensor, name: str = "features") -> GaussianStats:
         f = check_features(features, name)
-        return cls(mu=f.mean(axis=0), sigma=np.cov(f, rowvar=False).reshape(f.shape[1], f.shape[1]), n=f.shape[0])
+        return cls(
+            mu=f.mean(axis=0), sigma=np.cov(f, rowvar=False).reshape(f.shape[1], f.shape[1]), n=f.shape[0]
+        )
 
 
 def frechet_distance(a: GaussianStats, b: GaussianStats) -> float:
     """Fréchet distance between two Gaussians (MONAI ``compute_frechet_distance``, float64)."""
     if a.mu.shape != b.mu.shape:
-        raise InvalidImageError(f"feature sizes differ: {a.mu.shape[0]} vs {b.mu.shape[0]} (different extractors?)")
+        raise InvalidImageError(
+            f"feature sizes differ: {a.mu.shape[0]} vs {b.mu.shape[0]} (different extractors?)"
+        )
     t = lambda x: torch.from_numpy(np.asarray(x, np.float64))  # noqa: E731
     with warnings.catch_warnings():
         # With fewer samples than feature dimensions (e.g. 100 images, 2048-d Inception) the
@@ -59,5 +62,7 @@ def frechet_distance(a: GaussianStats, b: GaussianStats) -> float:
 
 def fid_from_features(real: np.ndarray | torch.Tensor, fake: np.ndarray | torch.Tensor) -> float:
     """FID between two ``(N, D)`` feature arrays (each ``N >= 2``)."""
-    return frechet_distance(GaussianStats.from_features(real, "real features"),
-                            GaussianStats.from_features(fake, "generated features"))
+    return frechet_distance(
+        GaussianStats.from_features(real, "real features"),
+        GaussianStats.from_features(fake, "generated features"),
+    )

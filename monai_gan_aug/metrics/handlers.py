@@ -117,8 +117,9 @@ class GenerativeMetricsHandler:
                 from .evaluate import load_image
                 from .features import cached_features
 
-                self._real_features = cached_features(self.extractor, list(real), self.load_fn or load_image,
-                                                      self.cache_dir, self.batch_size)
+                self._real_features = cached_features(
+                    self.extractor, list(real), self.load_fn or load_image, self.cache_dir, self.batch_size
+                )
         return self._real_features
 
     def attach(self, engine: Engine) -> None:
@@ -148,9 +149,10 @@ class GenerativeMetricsHandler:
                 batch = torch.as_tensor(self.sample_fn(min(self.batch_size, left))).detach().float().cpu()
                 batch = (batch - lo) / (hi - lo)
                 if batch.numel() and (batch.min() < -0.05 or batch.max() > 1.05):
+                    span = (batch.min().item() * (hi - lo) + lo, batch.max().item() * (hi - lo) + lo)
                     raise ConfigError(
-                        f"sample_fn output spans [{batch.min() * (hi - lo) + lo:.3g}, {batch.max() * (hi - lo) + lo:.3g}],"
-                        f" outside input_range {self.input_range}; set input_range to the generator's output range"
+                        f"sample_fn output spans [{span[0]:.3g}, {span[1]:.3g}], outside input_range "
+                        f"{self.input_range}; set input_range to the generator's output range"
                     )
                 out.append(batch.clamp(0, 1))
                 left -= len(batch)
@@ -174,8 +176,12 @@ class GenerativeMetricsHandler:
         named = {f"{self.prefix}{k}": v for k, v in scores.items()}
         engine.state.metrics.update(named)
         self.history.append({"epoch": engine.state.epoch, **named})
-        self.logger.info("epoch %d generative metrics (%s): %s", engine.state.epoch, self.extractor.name,
-                         ", ".join(f"{k}={v:.4g}" for k, v in named.items()))
+        self.logger.info(
+            "epoch %d generative metrics (%s): %s",
+            engine.state.epoch,
+            self.extractor.name,
+            ", ".join(f"{k}={v:.4g}" for k, v in named.items()),
+        )
         if self.log_mlflow:
             _log_mlflow(named, engine.state.epoch)
 

@@ -20,7 +20,11 @@ _EPS = 1e-12  # avoids log(0) for exact zeros in float64 softmax outputs
 
 def inception_score_from_probs(probs: np.ndarray | torch.Tensor, splits: int = 10) -> tuple[float, float]:
     """Inception Score mean and std over ``splits`` chunks of ``(N, K)`` class probabilities."""
-    p = probs.detach().cpu().double().numpy() if isinstance(probs, torch.Tensor) else np.asarray(probs, np.float64)
+    p = (
+        probs.detach().cpu().double().numpy()
+        if isinstance(probs, torch.Tensor)
+        else np.asarray(probs, np.float64)
+    )
     if p.ndim != 2 or p.shape[0] < 1 or p.shape[1] < 2:
         raise InvalidImageError(f"expected (N, K >= 2) class probabilities, got shape {p.shape}")
     if not np.isfinite(p).all() or (p < 0).any() or not np.allclose(p.sum(axis=1), 1.0, atol=1e-4):

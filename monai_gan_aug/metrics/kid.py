@@ -3,7 +3,8 @@
 ``k(x, y) = (x.y / d + 1)^3`` on ``d``-dimensional features; the unbiased estimator over ``m`` real
 and ``n`` generated features is::
 
-    MMD^2_u = sum_{i!=j} k(r_i, r_j) / (m(m-1)) + sum_{i!=j} k(f_i, f_j) / (n(n-1)) - 2 sum_{i,j} k(r_i, f_j) / (mn)
+    MMD^2_u = sum_{i!=j} k(r_i, r_j) / (m(m-1)) + sum_{i!=j} k(f_i, f_j) / (n(n-1))
+              - 2 sum_{i,j} k(r_i, f_j) / (mn)
 
 reported as mean and standard deviation over random subsets (like the paper and torch-fidelity).
 MONAI's :class:`monai.metrics.MMDMetric` is not used: it uses the *linear* kernel ``x.y`` (which only
@@ -21,22 +22,27 @@ from .features import check_features
 __all__ = ["polynomial_kernel", "mmd2_unbiased", "kid_from_features"]
 
 
-def polynomial_kernel(x: np.ndarray, y: np.ndarray, degree: int = 3, gamma: float | None = None,
-                      coef0: float = 1.0) -> np.ndarray:
+def polynomial_kernel(
+    x: np.ndarray, y: np.ndarray, degree: int = 3, gamma: float | None = None, coef0: float = 1.0
+) -> np.ndarray:
     """``(gamma x.y + coef0)^degree`` with ``gamma = 1 / d`` by default."""
     gamma = 1.0 / x.shape[1] if gamma is None else gamma
     return (gamma * (x @ y.T) + coef0) ** degree
 
 
-def mmd2_unbiased(real: np.ndarray, fake: np.ndarray, degree: int = 3, gamma: float | None = None,
-                  coef0: float = 1.0) -> float:
+def mmd2_unbiased(
+    real: np.ndarray, fake: np.ndarray, degree: int = 3, gamma: float | None = None, coef0: float = 1.0
+) -> float:
     """Unbiased MMD^2 between two feature sets (each with at least 2 rows)."""
     m, n = len(real), len(fake)
     k_rr = polynomial_kernel(real, real, degree, gamma, coef0)
     k_ff = polynomial_kernel(fake, fake, degree, gamma, coef0)
     k_rf = polynomial_kernel(real, fake, degree, gamma, coef0)
-    return float((k_rr.sum() - np.trace(k_rr)) / (m * (m - 1)) + (k_ff.sum() - np.trace(k_ff)) / (n * (n - 1))
-                 - 2.0 * k_rf.sum() / (m * n))
+    return float(
+        (k_rr.sum() - np.trace(k_rr)) / (m * (m - 1))
+        + (k_ff.sum() - np.trace(k_ff)) / (n * (n - 1))
+        - 2.0 * k_rf.sum() / (m * n)
+    )
 
 
 def kid_from_features(
@@ -62,9 +68,16 @@ def kid_from_features(
         raise ConfigError(f"need num_subsets >= 1 and subset_size >= 2, got {num_subsets}, {subset_size}")
     size = min(subset_size, len(r), len(f))
     rng = np.random.default_rng(seed)
-    values = np.array([
-        mmd2_unbiased(r[rng.choice(len(r), size, replace=False)], f[rng.choice(len(f), size, replace=False)],
-                      degree, gamma, coef0)
-        for _ in range(num_subsets)
-    ])
+    values = np.array(
+        [
+            mmd2_unbiased(
+                r[rng.choice(len(r), size, replace=False)],
+                f[rng.choice(len(f), size, replace=False)],
+                degree,
+                gamma,
+                coef0,
+            )
+            for _ in range(num_subsets)
+        ]
+    )
     return float(values.mean()), float(values.std())

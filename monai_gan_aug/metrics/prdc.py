@@ -31,7 +31,9 @@ def knn_radii(features: np.ndarray, k: int) -> np.ndarray:
     return np.partition(d, k, axis=1)[:, k]  # index 0 is the point itself (distance 0)
 
 
-def prdc_from_features(real: np.ndarray | torch.Tensor, fake: np.ndarray | torch.Tensor, k: int = 5) -> dict[str, float]:
+def prdc_from_features(
+    real: np.ndarray | torch.Tensor, fake: np.ndarray | torch.Tensor, k: int = 5
+) -> dict[str, float]:
     """Return ``{"precision", "recall", "density", "coverage"}`` (Naeem et al. 2020, default ``k=5``)."""
     r = check_features(real, "real features", min_rows=k + 1)
     f = check_features(fake, "generated features", min_rows=k + 1)

@@ -55,8 +55,9 @@ def resize_pad_square(images: torch.Tensor, size: int) -> torch.Tensor:
     if (h, w) != (size, size):
         scale = size / max(h, w)
         nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
-        images = F.interpolate(images, size=(nh, nw), mode="bilinear", align_corners=False,
-                               antialias=scale < 1)
+        images = F.interpolate(
+            images, size=(nh, nw), mode="bilinear", align_corners=False, antialias=scale < 1
+        )
         top, left = (size - nh) // 2, (size - nw) // 2
         images = F.pad(images, (left, size - nw - left, top, size - nh - top), value=0.0)
     return images
@@ -95,8 +96,14 @@ class XRayClassifier(nn.Module):
         self.spatial_size = int(spatial_size)
         self.mean, self.std = float(mean), float(std)
         self.backbone = ResNet(
-            block="basic", layers=list(layers), block_inplanes=list(block_inplanes), spatial_dims=2,
-            n_input_channels=in_channels, conv1_t_size=7, conv1_t_stride=2, feed_forward=False,
+            block="basic",
+            layers=list(layers),
+            block_inplanes=list(block_inplanes),
+            spatial_dims=2,
+            n_input_channels=in_channels,
+            conv1_t_size=7,
+            conv1_t_stride=2,
+            feed_forward=False,
         )
         self.feature_dim = int(block_inplanes[-1])
         self.dropout = nn.Dropout(dropout)

@@ -17,7 +17,9 @@ def phantoms(n: int, size: int = 64, seed: int = 0) -> torch.Tensor:
         body = ((xx - 0.5) / rng.uniform(0.38, 0.46)) ** 2 + ((yy - 0.5) / rng.uniform(0.42, 0.48)) ** 2 < 1
         img[body] = rng.uniform(0.6, 0.8)
         for cx in (rng.uniform(0.28, 0.36), rng.uniform(0.64, 0.72)):
-            lung = ((xx - cx) / rng.uniform(0.1, 0.16)) ** 2 + ((yy - rng.uniform(0.42, 0.52)) / rng.uniform(0.22, 0.32)) ** 2 < 1
+            lung = ((xx - cx) / rng.uniform(0.1, 0.16)) ** 2 + (
+                (yy - rng.uniform(0.42, 0.52)) / rng.uniform(0.22, 0.32)
+            ) ** 2 < 1
             img[lung] = rng.uniform(0.2, 0.35)
         out[i, 0] = img + rng.normal(0, 0.01, img.shape)
     return torch.from_numpy(out).clamp(0, 1)

@@ -5,7 +5,12 @@ import torch
 import torch.nn.functional as F
 
 from monai_gan_aug.errors import CheckpointError
-from monai_gan_aug.metrics.efficientnet_lite import EfficientNetLite0, SameConv2d, lite0_weights_path, load_efficientnet_lite0
+from monai_gan_aug.metrics.efficientnet_lite import (
+    EfficientNetLite0,
+    SameConv2d,
+    lite0_weights_path,
+    load_efficientnet_lite0,
+)
 
 torch.set_num_threads(1)
 

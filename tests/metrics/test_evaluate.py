@@ -27,8 +27,13 @@ def test_evaluate_folders_and_manifest(tmp_path):
     write(tmp_path / "same", phantoms(24, size=32, seed=1))
     write(tmp_path / "noisy", add_noise(phantoms(24, size=32, seed=1), 0.25))
     ext = RandomConvExtractor(8, 32)
-    kw = dict(extractor=ext, metrics=("fid", "kid", "prdc", "diversity"), cache_dir=tmp_path / "cache",
-              kid_subset_size=16, diversity_pairs=20)
+    kw = dict(
+        extractor=ext,
+        metrics=("fid", "kid", "prdc", "diversity"),
+        cache_dir=tmp_path / "cache",
+        kid_subset_size=16,
+        diversity_pairs=20,
+    )
     good = evaluate_folders(tmp_path / "real", tmp_path / "same", out_json=tmp_path / "out.json", **kw)
     bad = evaluate_folders(tmp_path / "real", tmp_path / "noisy", **kw)
     assert good == json.loads((tmp_path / "out.json").read_text())
@@ -43,7 +48,9 @@ def test_evaluate_folders_and_manifest(tmp_path):
 
 def test_inception_score_with_efficientnet(tmp_path):
     write(tmp_path / "fake", phantoms(4, size=32))
-    out = evaluate_folders(tmp_path / "fake", tmp_path / "fake", metrics=("is",), is_extractor="efficientnet_lite0")
+    out = evaluate_folders(
+        tmp_path / "fake", tmp_path / "fake", metrics=("is",), is_extractor="efficientnet_lite0"
+    )
     assert out["is_classifier"] == "efficientnet_lite0_imagenet" and 1.0 <= out["inception_score"] <= 4.0
 
 

@@ -28,10 +28,14 @@ def numpy_tf1_resize(img: np.ndarray, out_h: int, out_w: int) -> np.ndarray:
     out = np.empty((out_h, out_w))
     for i in range(out_h):
         y = i * h / out_h
-        y0 = int(np.floor(y)); y1 = min(y0 + 1, h - 1); fy = y - y0  # noqa: E702
+        y0 = int(np.floor(y))
+        y1 = min(y0 + 1, h - 1)
+        fy = y - y0  # noqa: E702
         for j in range(out_w):
             x = j * w / out_w
-            x0 = int(np.floor(x)); x1 = min(x0 + 1, w - 1); fx = x - x0  # noqa: E702
+            x0 = int(np.floor(x))
+            x1 = min(x0 + 1, w - 1)
+            fx = x - x0  # noqa: E702
             top = img[y0, x0] * (1 - fx) + img[y0, x1] * fx
             bot = img[y1, x0] * (1 - fx) + img[y1, x1] * fx
             out[i, j] = top * (1 - fy) + bot * fy
@@ -101,8 +105,12 @@ def test_extract_handles_lists_of_mixed_sizes():
 
 def test_random_conv_is_seeded():
     imgs = phantoms(2, size=32)
-    torch.testing.assert_close(RandomConvExtractor(seed=3).features(imgs), RandomConvExtractor(seed=3).features(imgs))
-    assert not torch.allclose(RandomConvExtractor(seed=3).features(imgs), RandomConvExtractor(seed=4).features(imgs))
+    torch.testing.assert_close(
+        RandomConvExtractor(seed=3).features(imgs), RandomConvExtractor(seed=3).features(imgs)
+    )
+    assert not torch.allclose(
+        RandomConvExtractor(seed=3).features(imgs), RandomConvExtractor(seed=4).features(imgs)
+    )
 
 
 def test_errors():

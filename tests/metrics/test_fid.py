@@ -52,7 +52,9 @@ def test_bad_input():
         fid_from_features(np.full((5, 4), np.nan), np.zeros((5, 4)))
 
 
-@pytest.mark.parametrize("degrade,levels", [(add_noise, (0.0, 0.03, 0.08, 0.2)), (blur, (0.0, 0.7, 1.5, 3.0))])
+@pytest.mark.parametrize(
+    "degrade,levels", [(add_noise, (0.0, 0.03, 0.08, 0.2)), (blur, (0.0, 0.7, 1.5, 3.0))]
+)
 def test_grows_with_degradation(degrade, levels):
     ext = RandomConvExtractor(feature_dim=16, size=64)
     real = ext.extract(phantoms(96, seed=0))

@@ -35,9 +35,17 @@ def make_engine(gen: ToyGenerator) -> Engine:
 def test_scores_every_interval_and_improve():
     gen = ToyGenerator()
     engine = make_engine(gen)
-    handler = GenerativeMetricsHandler(gen, real=phantoms(64, size=32, seed=0), extractor=RandomConvExtractor(8, 32),
-                                       interval=1, num_samples=48, input_range=(-1, 1), prefix="val_",
-                                       kid_subset_size=32, log_mlflow=False)
+    handler = GenerativeMetricsHandler(
+        gen,
+        real=phantoms(64, size=32, seed=0),
+        extractor=RandomConvExtractor(8, 32),
+        interval=1,
+        num_samples=48,
+        input_range=(-1, 1),
+        prefix="val_",
+        kid_subset_size=32,
+        log_mlflow=False,
+    )
     handler.attach(engine)
     engine.run([0], max_epochs=3)
     assert [h["epoch"] for h in handler.history] == [1, 2, 3]
@@ -48,8 +56,14 @@ def test_scores_every_interval_and_improve():
 
 def test_seeded_sampling_is_repeatable():
     gen = ToyGenerator()
-    handler = GenerativeMetricsHandler(gen, real=phantoms(16, size=32), extractor=RandomConvExtractor(8, 32),
-                                       num_samples=8, input_range=(-1, 1), seed=7)
+    handler = GenerativeMetricsHandler(
+        gen,
+        real=phantoms(16, size=32),
+        extractor=RandomConvExtractor(8, 32),
+        num_samples=8,
+        input_range=(-1, 1),
+        seed=7,
+    )
     torch.testing.assert_close(handler.generate(), handler.generate())
     assert handler.generate().min() >= 0
 
@@ -60,9 +74,15 @@ def test_logs_to_active_mlflow_run(tmp_path, monkeypatch):
     mlflow.set_tracking_uri((tmp_path / "mlruns").as_uri())
     gen = ToyGenerator()
     engine = make_engine(gen)
-    GenerativeMetricsHandler(gen, real=RandomConvExtractor(8, 32).extract(phantoms(32, size=32)),
-                             extractor=RandomConvExtractor(8, 32), interval=2, num_samples=16,
-                             input_range=(-1, 1), metrics=("fid",)).attach(engine)
+    GenerativeMetricsHandler(
+        gen,
+        real=RandomConvExtractor(8, 32).extract(phantoms(32, size=32)),
+        extractor=RandomConvExtractor(8, 32),
+        interval=2,
+        num_samples=16,
+        input_range=(-1, 1),
+        metrics=("fid",),
+    ).attach(engine)
     with mlflow.start_run() as run:
         engine.run([0], max_epochs=4)
     history = mlflow.tracking.MlflowClient().get_metric_history(run.info.run_id, "fid")
@@ -79,13 +99,15 @@ def test_network_sampled_in_eval_mode_and_range_checked():
         return net(torch.rand(n, 1, 32, 32))
 
     net.train()
-    handler = GenerativeMetricsHandler(sample, real=phantoms(8, size=32), extractor=RandomConvExtractor(8, 32),
-                                       num_samples=4, network=net)
+    handler = GenerativeMetricsHandler(
+        sample, real=phantoms(8, size=32), extractor=RandomConvExtractor(8, 32), num_samples=4, network=net
+    )
     assert handler.generate().shape == (4, 1, 32, 32)
     assert modes == [False] and net.training  # eval while sampling, restored after
     with pytest.raises(ConfigError, match="input_range"):
-        GenerativeMetricsHandler(lambda n: torch.rand(n, 1, 8, 8) * 2 - 1, real=phantoms(8, size=32),
-                                 num_samples=4).generate()
+        GenerativeMetricsHandler(
+            lambda n: torch.rand(n, 1, 8, 8) * 2 - 1, real=phantoms(8, size=32), num_samples=4
+        ).generate()
 
 
 def test_config_errors():

@@ -35,20 +35,27 @@ def test_matches_double_loop():
 
 def test_unbiased_near_zero_for_same_distribution():
     rng = np.random.default_rng(1)
-    same = [kid_from_features(rng.normal(size=(100, 8)), rng.normal(size=(100, 8)), num_subsets=5)[0] for _ in range(20)]
+    same = [
+        kid_from_features(rng.normal(size=(100, 8)), rng.normal(size=(100, 8)), num_subsets=5)[0]
+        for _ in range(20)
+    ]
     shifted = kid_from_features(rng.normal(size=(100, 8)), rng.normal(size=(100, 8)) + 1.0, num_subsets=5)[0]
     # unbiased: the average over repeats straddles 0 (negative values happen), far below a real shift
     assert abs(np.mean(same)) < 0.05 * shifted
     assert min(same) < 0
 
 
-@pytest.mark.parametrize("degrade,levels", [(add_noise, (0.0, 0.03, 0.08, 0.2)), (blur, (0.0, 0.7, 1.5, 3.0))])
+@pytest.mark.parametrize(
+    "degrade,levels", [(add_noise, (0.0, 0.03, 0.08, 0.2)), (blur, (0.0, 0.7, 1.5, 3.0))]
+)
 def test_grows_with_degradation(degrade, levels):
     ext = RandomConvExtractor(feature_dim=16, size=64)
     real = ext.extract(phantoms(96, seed=0))
     base = phantoms(96, seed=1)
-    kids = [kid_from_features(real, ext.extract(degrade(base, level)), num_subsets=20, subset_size=64)[0]
-            for level in levels]
+    kids = [
+        kid_from_features(real, ext.extract(degrade(base, level)), num_subsets=20, subset_size=64)[0]
+        for level in levels
+    ]
     assert all(x < y for x, y in zip(kids, kids[1:])), kids
 
 

@@ -15,7 +15,7 @@ from monai_gan_aug.networks.classifier import (
     pneumonia_probability,
     resize_pad_square,
 )
-from monai_gan_aug.networks.factory import load_network, save_network
+from monai_gan_aug.networks.factory import save_network
 from monai_gan_aug.utils.weights import WEIGHTS_DIR
 from tests.conftest import require_shared_data
 
@@ -92,7 +92,9 @@ def test_shipped_judge_separates_held_out_patients():
     with open(root / "manifest.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
     test = patient_split(rows, fractions=(0.7, 0.15, 0.15), seed=0)["test"]
-    picked = [r for r in test if r["label"] == "normal"][:12] + [r for r in test if r["label"] == "pneumonia"][:12]
+    picked = [r for r in test if r["label"] == "normal"][:12] + [
+        r for r in test if r["label"] == "pneumonia"
+    ][:12]
     judge = load_pneumonia_judge()
     probs = []
     for r in picked:  # images differ in size: the judge resizes each
