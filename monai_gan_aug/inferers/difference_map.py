@@ -11,14 +11,17 @@ of resampling differences between the working size and the native grid.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from monai.config import KeysCollection
 from monai.data import MetaTensor
 from monai.inferers import Inferer
+from monai.transforms import MapTransform
+from monai.utils import ensure_tuple_rep
 from torch import nn
 
 from ..errors import ConfigError, InvalidImageError
@@ -27,7 +30,17 @@ from ..transforms.diffmap import DifferenceMap
 from ..utils.weights import shipped_weights_path
 from .translation import TranslationInferer
 
-__all__ = ["DifferenceMapInferer", "DEFAULT_G_BA_WEIGHTS", "OUTPUTS", "load_sick_to_healthy", "generator_size"]
+__all__ = [
+    "DEFAULT_G_BA_WEIGHTS",
+    "OUTPUTS",
+    "DifferenceMapInferer",
+    "DifferenceMapLabeld",
+    "DifferenceMapLabelD",
+    "DifferenceMapLabelDict",
+    "dicom_seg_backend",
+    "generator_size",
+    "load_sick_to_healthy",
+]
 
 DEFAULT_G_BA_WEIGHTS = "cyclegan_G_BA.pt"
 #: What ``__call__`` returns: the binary mask, the normalised map, or both stacked as 2 channels.
@@ -155,3 +168,79 @@ class DifferenceMapInferer(Inferer):
             }
             return meta_out
         return result
+
+
+def dicom_seg_backend() -> str | None:
+    """Name of an importable DICOM-SEG writer (``highdicom`` or ``pydicom_seg``), else ``None``.
+
+    Writing DICOM-SEG is not implemented here; bundles use this to say why they skip it.
+    """
+    import importlib.util
+
+    return next((name for name in ("highdicom", "pydicom_seg") if importlib.util.find_spec(name) is not None), None)
+
+
+class DifferenceMapLabeld(MapTransform):
+    """Write a difference-map pseudo-label: run the sick->healthy generator on ``keys`` and store the mask.
+
+    For pseudo-label ("lazy label") training: put it after loading (and resizing) and cache the
+    dataset, so each label is computed once.
+
+    Args:
+        keys: image key(s), ``(1, H, W)`` in ``[0, 1]``.
+        weights: sick->healthy generator checkpoint (``None``: shipped ``cyclegan_G_BA.pt``); loaded
+            once per (file, device) and cached.
+        label_key: output key(s) of the binary mask.
+        lung_key: key of a lung mask; ``None`` predicts one with the shipped lung UNet
+            (``lung="auto"``) unless ``use_lung=False``.
+        use_lung: restrict to the lung at all.
+        device: device of the generator (default: CUDA if available).
+        size, low, high, min_size, polarity, smooth_sigma: see :class:`DifferenceMapInferer`.
+        allow_missing_keys: don't raise when an image key is missing.
+    """
+
+    def __init__(
+        self,
+        keys: KeysCollection = "image",
+        weights: str | os.PathLike | None = None,
+        label_key: KeysCollection = "label",
+        lung_key: str | None = None,
+        use_lung: bool = True,
+        device: str | torch.device | None = None,
+        size: int | None = None,
+        low: float = 0.3,
+        high: float = 0.8,
+        min_size: int = 20,
+        polarity: str = "abs",
+        smooth_sigma: float = 0.0,
+        allow_missing_keys: bool = False,
+    ) -> None:
+        super().__init__(keys, allow_missing_keys)
+        self.label_key = ensure_tuple_rep(label_key, len(self.keys))
+        self.weights = weights
+        self.lung_key = lung_key
+        self.device = device
+        self.inferer = DifferenceMapInferer(size, True, low, high, min_size, polarity, smooth_sigma,
+                                            lung="auto" if use_lung else None)
+
+    def _network(self) -> nn.Module:
+        from ..transforms.augment import load_generator  # shares the generator cache with RandGANAugmentd
+
+        path = Path(self.weights) if self.weights is not None else shipped_weights_path(DEFAULT_G_BA_WEIGHTS)
+        return load_generator(path, self.device)[0]
+
+    def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
+        d = dict(data)
+        lung = None
+        if self.lung_key is not None:
+            if self.lung_key not in d:
+                raise ConfigError(f"lung_key {self.lung_key!r} not in the data (keys: {list(d)})")
+            lung = torch.as_tensor(np.asarray(d[self.lung_key]), dtype=torch.float32)[None]
+        for key, label_key in self.key_iterator(d, self.label_key):
+            img = d[key]
+            mask = self.inferer(torch.as_tensor(img)[None], self._network(), lung=lung)[0]
+            d[label_key] = MetaTensor(mask, meta=dict(getattr(img, "meta", {}))) if isinstance(img, MetaTensor) else mask
+        return d
+
+
+DifferenceMapLabelD = DifferenceMapLabelDict = DifferenceMapLabeld

@@ -10,6 +10,7 @@ The band's upper end drops the few extreme differences, which are usually genera
 the lung border (ribs, diaphragm) rather than opacity; ``high=1`` turns it into a plain threshold.
 
 * :func:`lesion_map` and :func:`band_mask` are the two steps as functions.
+* :class:`SaveLesionOverlayd` writes overlays of a mask on its image for people to check.
 * :class:`DifferenceMap` (array) / :class:`DifferenceMapd` (dictionary) apply them to an image and
   its already translated twin; :class:`~monai_gan_aug.inferers.difference_map.DifferenceMapInferer`
   runs the generator too.
@@ -39,6 +40,10 @@ __all__ = [
     "DifferenceMapd",
     "DifferenceMapD",
     "DifferenceMapDict",
+    "overlay_rgb",
+    "SaveLesionOverlayd",
+    "SaveLesionOverlayD",
+    "SaveLesionOverlayDict",
 ]
 
 #: ``"abs"``: |X - X'| (as published); ``"positive"``: max(X - X', 0), only what the generator made
@@ -223,3 +228,55 @@ class DifferenceMapd(MapTransform):
 
 
 DifferenceMapD = DifferenceMapDict = DifferenceMapd
+
+
+def overlay_rgb(image: NdarrayOrTensor, mask: NdarrayOrTensor, alpha: float = 0.4) -> np.ndarray:
+    """uint8 RGB ``(H, W, 3)``: the radiograph in grey, the mask tinted red with a solid red outline."""
+    from ..visualize import outline, to_hw  # local: keeps PIL-free imports for array users
+
+    img, m = np.clip(to_hw(image), 0, 1), to_hw(mask) > 0
+    if img.shape != m.shape:
+        raise InvalidImageError(f"mask {m.shape} does not match the image {img.shape}")
+    rgb = np.repeat(img[..., None], 3, axis=-1)
+    rgb[m] = (1 - alpha) * rgb[m] + alpha * np.array([1.0, 0.0, 0.0])
+    rgb[outline(m, max(1, round(max(img.shape) / 256)))] = (1.0, 0.15, 0.15)
+    return (rgb * 255).round().astype(np.uint8)
+
+
+class SaveLesionOverlayd(MapTransform):
+    """Write ``<stem>_<postfix>.png`` overlays of a mask on its image (for people to check pseudo-labels).
+
+    Args:
+        keys: image key(s) (its ``filename_or_obj`` names the output).
+        mask_key: key of the mask to draw (one per image key, or one shared), e.g. ``"pred"``.
+        output_dir: destination folder.
+        output_postfix: name suffix of the overlay files.
+        alpha: opacity of the red tint.
+        allow_missing_keys: don't raise when an image key is missing.
+    """
+
+    def __init__(
+        self, keys: KeysCollection, mask_key: KeysCollection = "pred", output_dir: str = "./overlays",
+        output_postfix: str = "overlay", alpha: float = 0.4, allow_missing_keys: bool = False,
+    ) -> None:
+        super().__init__(keys, allow_missing_keys)
+        self.mask_key = ensure_tuple_rep(mask_key, len(self.keys))
+        self.output_dir, self.output_postfix, self.alpha = output_dir, output_postfix, float(alpha)
+
+    def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
+        from pathlib import Path
+
+        from ..visualize import save_rgb
+
+        d = dict(data)
+        for key, mask_key in self.key_iterator(d, self.mask_key):
+            img, mask = d[key], d[mask_key]
+            source = str(getattr(img, "meta", {}).get("filename_or_obj") or key)
+            name = Path(source).name
+            stem = name[: -len(".nii.gz")] if name.endswith(".nii.gz") else Path(name).stem
+            mask = mask[:1] if getattr(mask, "ndim", 0) == 3 else mask  # channel 0 of a (mask, map) pair
+            save_rgb(overlay_rgb(img, mask, self.alpha), Path(self.output_dir) / f"{stem}_{self.output_postfix}.png")
+        return d
+
+
+SaveLesionOverlayD = SaveLesionOverlayDict = SaveLesionOverlayd

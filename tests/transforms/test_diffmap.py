@@ -134,3 +134,21 @@ def test_dictionary_twin_errors_and_options():
     out = DifferenceMapd("image", lung_key=None, map_key=None, mask_key="pseudo")({"image": sick, "healthy": healthy})
     assert "pseudo" in out and "lesion_map" not in out
     assert DifferenceMapd("missing", allow_missing_keys=True, lung_key=None)({"image": sick}) == {"image": sick}
+
+
+def test_overlay_tints_the_mask_red_and_is_written(tmp_path):
+    from PIL import Image
+
+    from monai_gan_aug.transforms.diffmap import SaveLesionOverlayd, overlay_rgb
+
+    sick, _, lesion, _ = _pair()
+    rgb = overlay_rgb(sick, lesion)
+    assert rgb.shape == (48, 40, 3) and rgb.dtype == np.uint8
+    inside, outside = rgb[lesion[0]].astype(int), rgb[~lesion[0]].astype(int)
+    assert (inside[:, 0] > inside[:, 1]).all()
+    assert (outside[:, 0] == outside[:, 1]).all() and (outside[:, 1] == outside[:, 2]).all()
+    with pytest.raises(InvalidImageError):
+        overlay_rgb(sick, lesion[:, :10])
+    img = MetaTensor(torch.from_numpy(sick), meta={"filename_or_obj": "/data/case 1.nii.gz"})
+    SaveLesionOverlayd("image", mask_key="pred", output_dir=str(tmp_path))({"image": img, "pred": lesion.astype(np.float32)})
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "case 1_overlay.png")), rgb)
