@@ -1,4 +1,4 @@
-"""MONAI Label infer tasks: mark a region -> pneumonia there; CycleGAN translation.
+"""MONAI Label infer tasks: mark a region -> pneumonia there; CycleGAN translation; difference map.
 
 Both tasks read the image MONAI Label resolved from the datastore (PNG or DICOM), take the region
 from the request (see :mod:`monai_gan_aug.label.regions`), run the project's own inferers
@@ -33,7 +33,7 @@ from ..networks.factory import load_network  # noqa: E402
 from ..transforms.io import LoadXRay, SaveXRay  # noqa: E402
 from .regions import box_from_request  # noqa: E402
 
-__all__ = ["PneumoniaRegionInfer", "TranslationInfer", "result_path", "user_errors_as_http"]
+__all__ = ["PneumoniaRegionInfer", "TranslationInfer", "DifferenceMapInfer", "result_path", "user_errors_as_http"]
 
 logger = logging.getLogger(__name__)
 _CLASSES = {"pneumonia": CLASS_PNEUMONIA, "healthy": CLASS_HEALTHY, "1": CLASS_PNEUMONIA, "0": CLASS_HEALTHY}
@@ -201,3 +201,55 @@ class TranslationInfer(InferTask):
             changed = box_weight(image.shape, box, feather) > 0
         SaveXRay(png_bits=16)(out, path, changed_mask=changed)
         return str(path), {"box": box, "size": size, "synthetic": True, "weights": self.weights.name}
+
+
+class DifferenceMapInfer(InferTask):
+    """Lazy pneumonia segmentation: where a sick -> healthy generator changes the lung.
+
+    Runs :class:`~monai_gan_aug.inferers.difference_map.DifferenceMapInferer` and returns an
+    8-bit PNG label of the input's size (0 background, 1 pneumonia), for the user to correct and
+    save as a label. Request params: ``low``, ``high`` (hysteresis thresholds of the normalised
+    map), ``min_size`` (smallest kept component, pixels), ``lung`` (``"auto"``: shipped lung
+    network; ``"none"``: whole image).
+
+    Args:
+        weights: sick -> healthy generator (e.g. ``cyclegan_G_BA.pt``).
+        device: torch device.
+    """
+
+    def __init__(self, weights: str | os.PathLike, device: str | None = None) -> None:
+        super().__init__(
+            type=InferType.SEGMENTATION, labels={"pneumonia": 1}, dimension=2,
+            description="Pneumonia mask from the difference between the image and its CycleGAN healthy twin",
+            config={"low": 0.3, "high": 0.8, "min_size": 20, "lung": "auto"},
+        )
+        self.weights = Path(weights)
+        self.device = torch.device(device or "cpu")
+        self._net: torch.nn.Module | None = None
+        self.loader = LoadXRay()
+
+    def get_path(self) -> str:
+        return str(self.weights)
+
+    def is_valid(self) -> bool:
+        return self.weights.is_file()
+
+    @user_errors_as_http
+    def __call__(self, request: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        from PIL import Image
+
+        from ..inferers.difference_map import DifferenceMapInferer, load_sick_to_healthy
+
+        if self._net is None:
+            self._net = load_sick_to_healthy(self.weights, device=self.device)
+        opts = {k: request.get(k, v) for k, v in self._config.items()}
+        lung = None if str(opts["lung"]).lower() in ("none", "false", "") else "auto"
+        inferer = DifferenceMapInferer(low=float(opts["low"]), high=float(opts["high"]),
+                                       min_size=int(opts["min_size"]), lung=lung)
+        image = self.loader(request["image"])
+        mask = inferer(image.unsqueeze(0).to(self.device), self._net)[0, 0].detach().cpu().numpy()
+        fd, name = tempfile.mkstemp(prefix="difference_map_", suffix=".png")
+        os.close(fd)
+        Image.fromarray((mask > 0.5).astype("uint8")).save(name)
+        return name, {"label_names": {"pneumonia": 1}, "pixels": int((mask > 0.5).sum()),
+                      "weights": self.weights.name, **opts}

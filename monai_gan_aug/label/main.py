@@ -9,6 +9,8 @@ Configuration (``--conf name value``):
 
 * ``lesion_weights``: lesion generator checkpoint (default: shipped ``weights/lesion_inpaint.pt``);
 * ``cyclegan_weights``: CycleGAN generator (default: shipped ``weights/cyclegan_G_AB.pt``);
+* ``cyclegan_ba_weights``: sick -> healthy generator of the difference-map segmentation
+  (default: shipped ``weights/cyclegan_G_BA.pt``);
 * ``finetuned_weights``: where the train task writes (default ``<studies>/model/lesion_inpaint_finetuned.pt``);
   the region task uses it as soon as it exists;
 * ``feather``: default feather width in pixels (8); ``device``: torch device (default CPU/CUDA).
@@ -36,7 +38,7 @@ from monai_gan_aug.label.compat import install_pydicom_compat
 install_pydicom_compat()
 
 from monai_gan_aug import __version__  # noqa: E402
-from monai_gan_aug.label.infer import PneumoniaRegionInfer, TranslationInfer  # noqa: E402
+from monai_gan_aug.label.infer import DifferenceMapInfer, PneumoniaRegionInfer, TranslationInfer  # noqa: E402
 from monai_gan_aug.label.train import LesionFinetuneTrain  # noqa: E402
 from monai_gan_aug.utils.weights import WEIGHTS_DIR  # noqa: E402
 
@@ -49,13 +51,17 @@ DATASTORE_EXTENSIONS = ("*.png", "*.dcm", "*.jpg", "*.jpeg", "*.tif", "*.tiff")
 
 
 class GanAugApp(MONAILabelApp):
-    """The MONAI Label app: infer tasks ``pneumonia_region`` and ``cyclegan``, train task ``lesion_finetune``."""
+    """The MONAI Label app.
+
+    Infer tasks ``pneumonia_region``, ``cyclegan`` and ``difference_map``; train task ``lesion_finetune``.
+    """
 
     def __init__(self, app_dir: str, studies: str, conf: dict[str, str]) -> None:
         self.device = conf.get("device") or None
         self.feather = float(conf.get("feather", 8))
         self.lesion_weights = Path(conf.get("lesion_weights") or WEIGHTS_DIR / "lesion_inpaint.pt")
         self.cyclegan_weights = Path(conf.get("cyclegan_weights") or WEIGHTS_DIR / "cyclegan_G_AB.pt")
+        self.cyclegan_ba_weights = Path(conf.get("cyclegan_ba_weights") or WEIGHTS_DIR / "cyclegan_G_BA.pt")
         default_out = Path(studies) / "model" / "lesion_inpaint_finetuned.pt" if not _is_url(studies) else None
         out = conf.get("finetuned_weights") or default_out
         self.finetuned_weights = Path(out) if out else None
@@ -88,6 +94,11 @@ class GanAugApp(MONAILabelApp):
             infers["cyclegan"] = TranslationInfer(self.cyclegan_weights, device=self.device)
         else:
             logger.warning("cyclegan left out: no weights at %s (--conf cyclegan_weights)", self.cyclegan_weights)
+        if self.cyclegan_ba_weights.is_file():
+            infers["difference_map"] = DifferenceMapInfer(self.cyclegan_ba_weights, device=self.device)
+        else:
+            logger.warning("difference_map left out: no weights at %s (--conf cyclegan_ba_weights)",
+                           self.cyclegan_ba_weights)
         return infers
 
     def init_trainers(self) -> dict[str, TrainTask]:

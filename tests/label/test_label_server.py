@@ -61,13 +61,41 @@ def label_venv() -> Path:
 
 @pytest.fixture(scope="module")
 def studies(tmp_path_factory) -> Path:
-    """A local datastore: one 8-bit PNG radiograph and the same picture as a DICOM CR."""
+    """A local datastore: one 8-bit PNG radiograph, the same picture as a DICOM CR, and one label.
+
+    The label of ``chest_png`` marks a pneumonia region (value 1) and a healthy-lung region
+    (value 2), which the train task turns into two training regions.
+    """
     root = tmp_path_factory.mktemp("studies")
     Image.fromarray(_chest()).save(root / "chest_png.png")
     img = LoadXRay()(root / "chest_png.png")
     img.meta["synthetic"] = False
     SaveXRay(output_format="dicom")(img, root / "chest_dcm.dcm")
+    label = np.zeros((64, 56), np.uint8)
+    label[20:36, 10:24] = 1
+    label[22:38, 34:46] = 2
+    (root / "labels" / "final").mkdir(parents=True)
+    Image.fromarray(label).save(root / "labels" / "final" / "chest_png.png")
     return root
+
+
+@pytest.fixture(scope="module")
+def tiny_cyclegan(tmp_path_factory) -> tuple[Path, Path]:
+    """Two small randomly initialised (real) ResNet generators saved as G_AB and G_BA checkpoints."""
+    import torch
+
+    from monai_gan_aug.networks.factory import save_network
+    from monai_gan_aug.networks.resnet_generator import ResNetGenerator
+
+    folder = tmp_path_factory.mktemp("cyclegan")
+    kwargs = {"in_channels": 1, "out_channels": 1, "ngf": 4, "n_blocks": 1}
+    paths = []
+    for i, name in enumerate(("G_AB", "G_BA")):
+        torch.manual_seed(i)
+        path = folder / f"cyclegan_{name}.pt"
+        save_network(ResNetGenerator(**kwargs), "resnet_generator", kwargs, path, info={"image_size": 32})
+        paths.append(path)
+    return paths[0], paths[1]
 
 
 def _free_port() -> int:
@@ -82,13 +110,14 @@ def _get_json(url: str, timeout: float = 5) -> dict:
 
 
 @pytest.fixture(scope="module")
-def server(label_venv, studies, tiny_lesion_weights, tmp_path_factory):
+def server(label_venv, studies, tiny_lesion_weights, tiny_cyclegan, tmp_path_factory):
     """``monailabel start_server`` on a free loopback port; stopped (terminate, then kill) afterwards."""
     port = _free_port()
     log = tmp_path_factory.mktemp("server") / "server.log"
     cmd = [str(label_venv / "bin" / "monailabel"), "start_server", "--app", str(ROOT / "monai_gan_aug" / "label"),
            "--studies", str(studies), "--conf", "sam2", "false", "--conf", "lesion_weights", str(tiny_lesion_weights),
-           "--conf", "device", "cpu", "--host", "127.0.0.1", "--port", str(port)]
+           "--conf", "device", "cpu",
+           "--conf", "cyclegan_weights", str(tiny_cyclegan[0]), "--conf", "cyclegan_ba_weights", str(tiny_cyclegan[1]), "--host", "127.0.0.1", "--port", str(port)]
     env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI",)}
     env["OMP_NUM_THREADS"] = "1"
     # the monailabel launcher is a shell script that runs "python -m monailabel.main" from PATH
@@ -119,14 +148,19 @@ def server(label_venv, studies, tiny_lesion_weights, tmp_path_factory):
             proc.wait(timeout=30)
 
 
-def _infer(base: str, model: str, image: str, params: dict) -> tuple[int, bytes]:
-    body = urllib.parse.urlencode({"params": json.dumps(params)}).encode()
-    url = f"{base}/infer/{model}?" + urllib.parse.urlencode({"image": image, "output": "image"})
+def _post(url: str, data: bytes, headers: dict | None = None, timeout: float = 120) -> tuple[int, bytes]:
     try:
-        with urllib.request.urlopen(urllib.request.Request(url, data=body, method="POST"), timeout=120) as r:
+        req = urllib.request.Request(url, data=data, method="POST", headers=headers or {})
+        with urllib.request.urlopen(req, timeout=timeout) as r:
             return r.status, r.read()
     except urllib.error.HTTPError as e:
         return e.code, e.read()
+
+
+def _infer(base: str, model: str, image: str, params: dict, output: str = "image") -> tuple[int, bytes]:
+    """POST /infer/<model>?image=<id> with the task's options in the ``params`` form field."""
+    body = urllib.parse.urlencode({"params": json.dumps(params)}).encode()
+    return _post(f"{base}/infer/{model}?" + urllib.parse.urlencode({"image": image, "output": output}), body)
 
 
 def _outside(shape: tuple[int, int]) -> np.ndarray:
@@ -139,7 +173,7 @@ def _outside(shape: tuple[int, int]) -> np.ndarray:
 
 def test_info_lists_the_region_task_and_datastore(server):
     _, info, _ = server
-    assert "pneumonia_region" in info["models"]
+    assert {"pneumonia_region", "cyclegan", "difference_map"} <= set(info["models"])
     assert info["models"]["pneumonia_region"]["dimension"] == 2
     assert "lesion_finetune" in info.get("trainers", {})
 
@@ -176,3 +210,42 @@ def test_request_without_region_is_refused_with_a_message(server):
     status, data = _infer(base, "pneumonia_region", "chest_png", {"seed": 0})
     assert status >= 400
     assert b"marks no region" in data
+
+
+def test_cyclegan_box_translation_changes_only_the_box(server, studies):
+    base, _, log = server
+    status, data = _infer(base, "cyclegan", "chest_png", {"box": BOX, "feather": FEATHER})
+    assert status == 200, f"{status}: {data[:500]!r}\n{log.read_text()[-2000:]}"
+    out = np.asarray(Image.open(io.BytesIO(data)))
+    src = np.asarray(Image.open(studies / "chest_png.png"))
+    assert out.shape == src.shape
+    outside = _outside(src.shape)
+    # 8-bit source written back in its own representation outside the edited pixels
+    np.testing.assert_array_equal(out[outside].astype(np.float64) / np.iinfo(out.dtype).max, src[outside] / 255.0)
+    x0, y0, x1, y1 = BOX
+    assert np.abs(out[y0:y1, x0:x1].astype(np.float64) / np.iinfo(out.dtype).max - src[y0:y1, x0:x1] / 255.0).max() > 0
+
+
+def test_difference_map_returns_a_binary_label_of_image_size(server, studies):
+    base, _, log = server
+    status, data = _infer(base, "difference_map", "chest_png", {"lung": "none", "min_size": 1})
+    assert status == 200, f"{status}: {data[:500]!r}\n{log.read_text()[-2000:]}"
+    mask = np.asarray(Image.open(io.BytesIO(data)))
+    assert mask.shape == (64, 56) and set(np.unique(mask)) <= {0, 1}
+
+
+def test_train_task_finetunes_on_labelled_regions_and_infer_uses_the_result(server, studies):
+    from monai_gan_aug.networks.factory import load_network
+
+    base, _, log = server
+    body = json.dumps({"max_epochs": 2, "batch_size": 2, "seed": 0}).encode()
+    status, data = _post(f"{base}/train/lesion_finetune?run_sync=true", body, {"Content-Type": "application/json"},
+                         timeout=300)
+    assert status == 200, f"{status}: {data[:500]!r}\n{log.read_text()[-3000:]}"
+    stats = json.loads(data)
+    assert stats["regions"] == 2 and stats["iterations"] == 2  # 2 regions, batch 2, 2 epochs
+    out = studies / "model" / "lesion_inpaint_finetuned.pt"
+    net = load_network(out)
+    assert net.info["finetune_regions"] == 2 and net.info["working_size"] == 64
+    status, data = _infer(base, "pneumonia_region", "chest_png", {"box": BOX, "seed": 0}, output="json")
+    assert status == 200 and json.loads(data)["weights"] == out.name
