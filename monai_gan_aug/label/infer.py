@@ -95,7 +95,7 @@ class PneumoniaRegionInfer(InferTask):
         super().__init__(
             type=InferType.OTHERS, labels=["pneumonia"], dimension=2,
             description="Mark a region (box, ROI or scribble): the lesion generator paints pneumonia into it",
-            config={"class": "pneumonia", "feather": float(feather), "seed": 0},
+            config={"class": "pneumonia", "feather": float(feather)},
         )
         self.weights = Path(weights)
         self.finetuned = None if finetuned is None else Path(finetuned)
