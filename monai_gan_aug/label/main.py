@@ -22,7 +22,6 @@ do for models that are not downloaded.
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
@@ -116,7 +115,3 @@ class GanAugApp(MONAILabelApp):
 
 def _is_url(studies: str) -> bool:
     return str(studies).startswith(("http://", "https://"))
-
-
-if os.environ.get("MONAI_GAN_AUG_LABEL_DEBUG"):
-    logging.basicConfig(level=logging.INFO)
