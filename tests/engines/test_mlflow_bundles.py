@@ -44,7 +44,20 @@ def _tracker(config: Path) -> dict:
     return found[0]
 
 
-@pytest.mark.parametrize("config", TRAIN_CONFIGS, ids=[p.parents[1].name for p in TRAIN_CONFIGS])
+# Bundles known not to track yet (reported to their owners); strict: the mark must go once fixed.
+KNOWN_GAPS = {
+    "diffmap_segmentation": "its train.json (SupervisedTrainer) attaches no GanMLFlowHandler yet",
+}
+
+
+def _bundle_params():
+    for path in TRAIN_CONFIGS:
+        name = path.parents[1].name
+        marks = [pytest.mark.xfail(strict=True, reason=KNOWN_GAPS[name])] if name in KNOWN_GAPS else []
+        yield pytest.param(path, id=name, marks=marks)
+
+
+@pytest.mark.parametrize("config", list(_bundle_params()))
 def test_every_bundle_tracks_training_in_mlflow_by_default(config):
     tracker = _tracker(config)
     # No tracking_uri in the config: GanMLFlowHandler falls back to default_tracking_uri (local
@@ -52,7 +65,9 @@ def test_every_bundle_tracks_training_in_mlflow_by_default(config):
     assert "tracking_uri" not in tracker and tracker.get("root") == "@output_dir"
     assert tracker.get("params"), f"{config}: the run's configuration is not logged as parameters"
     artifacts = " ".join(map(str, tracker.get("artifacts", [])))
-    assert "checkpoint_final.pt" in artifacts and "@samples_dir" in artifacts
+    assert "checkpoint_final.pt" in artifacts, f"{config}: the final checkpoint is not an artifact"
+    if "samples_dir" in json.loads(config.read_text()):  # GAN bundles write sample grids
+        assert "@samples_dir" in artifacts, f"{config}: sample grids are not artifacts"
 
 
 @pytest.fixture(scope="module")
