@@ -15,7 +15,10 @@ or the shipped lung UNet's, ``--lung predicted``):
   sick->healthy generator, band ``--low``..``--high``, ``--min-size``;
 * ``brightest{P}``: the brightest ``P`` % of lung pixels (opacities are bright);
 * ``otsu``: Otsu's threshold of the lung pixels' intensities, bright side;
-* ``whole_lung``: every lung pixel (upper bound on recall, a floor for Dice).
+* ``whole_lung``: every lung pixel (upper bound on recall, a floor for Dice);
+* ``unet`` (with ``--unet``): a segmentation UNet trained on difference-map pseudo-labels by the
+  ``diffmap_segmentation`` bundle (input resized like in its training, sigmoid > 0.5, resized
+  back, cut to the lung).
 
 Per image: Dice and pixel accuracy (over the whole image); reported as means over images whose
 lesion mask is not empty. Usage::
@@ -91,10 +94,37 @@ def items_of(name: str, args: argparse.Namespace) -> list[dict[str, Any]]:
         from monai_gan_aug.data.demo import demo_dataset
 
         items = [it for it in demo_dataset() if it.get("lesion_mask")]
-        items = patient_split(items)["test"]
+        items = patient_split(items)[args.demo_split]
     else:
         items = manifest_dataset(args.covid)
     return items[: args.max_images] if args.max_images else items
+
+
+def figure_row(img: np.ndarray, values: np.ndarray, pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
+    """``image | lesion map | difference-map mask | ground truth`` as one RGB row."""
+    from monai_gan_aug.transforms.diffmap import overlay_rgb
+    from monai_gan_aug.visualize import hot
+
+    grey = np.repeat((np.clip(img, 0, 1) * 255).astype(np.uint8)[..., None], 3, axis=-1)
+    gap = np.full((img.shape[0], 4, 3), 255, np.uint8)
+    parts = [grey, hot(values), overlay_rgb(img, pred), overlay_rgb(img, gt)]
+    return np.concatenate([x for p in parts for x in (p, gap)][:-1], axis=1)
+
+
+def unet_mask(unet: torch.nn.Module, img: torch.Tensor, lung: np.ndarray) -> np.ndarray:
+    """The pseudo-label UNet's mask at the image's size (resize + edge pad as in the bundle's training)."""
+    from monai.transforms import Resize, SpatialPad
+
+    size = int(unet.info.get("image_size", 64))
+    small = Resize(spatial_size=size, size_mode="longest", mode="area")(img)
+    hw = small.shape[-2:]
+    pad = SpatialPad((size, size), mode="edge")
+    (_, _), (top, _), (left, _) = pad.compute_pad_width(hw)
+    with torch.inference_mode():
+        prob = torch.sigmoid(unet(torch.as_tensor(pad(small))[None].float()))[0]
+    prob = prob[:, top : top + hw[0], left : left + hw[1]]
+    full = torch.nn.functional.interpolate(prob[None], size=tuple(img.shape[-2:]), mode="bilinear")[0, 0]
+    return (full.numpy() > 0.5) & lung
 
 
 def evaluate(name: str, net: torch.nn.Module, args: argparse.Namespace) -> dict[str, Any]:
@@ -103,6 +133,7 @@ def evaluate(name: str, net: torch.nn.Module, args: argparse.Namespace) -> dict[
                                    smooth_sigma=args.smooth)
     scores: dict[str, dict[str, list[float]]] = {}
     skipped = 0
+    rows: list[np.ndarray] = []
     items = items_of(name, args)
     for item in items:
         img = loader(item["image"])
@@ -115,10 +146,18 @@ def evaluate(name: str, net: torch.nn.Module, args: argparse.Namespace) -> dict[
         values = inferer(img[None], net, lung=torch.from_numpy(lung[None, None].astype(np.float32)))[0, 0].numpy()
         preds = {"diffmap": band_mask(values, args.low, args.high, args.min_size)}
         preds.update(baselines(img.numpy()[0], lung))
+        if args.unet_net is not None:
+            preds["unet"] = unet_mask(args.unet_net, img.as_tensor(), lung)
+        if args.figure and name == "demo" and len(rows) < args.figure_rows:  # demo images only: shareable
+            rows.append(figure_row(img.numpy()[0], values, preds["diffmap"], gt))
         for method, pred in preds.items():
             s = scores.setdefault(method, {"dice": [], "accuracy": []})
             s["dice"].append(dice(pred, gt))
             s["accuracy"].append(float((pred == gt).mean()))
+    if rows:
+        from monai_gan_aug.visualize import save_rgb
+
+        save_rgb(rows, args.figure)
     table = {m: {k: float(np.mean(v)) for k, v in s.items()} for m, s in scores.items()}
     return {"images": len(items) - skipped, "skipped_empty_gt": skipped, "methods": table}
 
@@ -128,21 +167,31 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--weights", default=None, help="sick->healthy generator (default: shipped cyclegan_G_BA.pt)")
     p.add_argument("--datasets", nargs="+", default=["demo", "covid"], choices=["demo", "covid"])
     p.add_argument("--covid", default=str(COVID), help="covid_lesions manifest.csv")
+    p.add_argument("--demo-split", default="test", choices=("train", "val", "test"),
+                   help="patient split of the demo images (tune the band on val, report test)")
     p.add_argument("--lung", choices=("given", "predicted"), default="given")
     p.add_argument("--low", type=float, default=0.3)
     p.add_argument("--high", type=float, default=0.8)
     p.add_argument("--min-size", type=int, default=20)
     p.add_argument("--smooth", type=float, default=0.0)
     p.add_argument("--max-images", type=int, default=None)
+    p.add_argument("--unet", default=None, help="also score a UNet trained on pseudo-labels (bundle runs/models/model.pt)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", default=None, help="write the results as JSON here")
+    p.add_argument("--figure", default=None, help="PNG of demo examples: image | map | mask | ground truth")
+    p.add_argument("--figure-rows", type=int, default=4)
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     net = load_sick_to_healthy(args.weights)
+    args.unet_net = None
+    if args.unet:
+        from monai_gan_aug.networks.factory import load_network
+
+        args.unet_net = load_network(args.unet)
     result: dict[str, Any] = {
         "generator": str(args.weights or "shipped cyclegan_G_BA.pt"), "generator_info": getattr(net, "info", {}),
-        "working_size": generator_size(net), "lung": args.lung,
-        "band": [args.low, args.high], "min_size": args.min_size, "smooth_sigma": args.smooth, "datasets": {},
+        "working_size": generator_size(net), "lung": args.lung, "demo_split": args.demo_split,
+        "unet": args.unet, "band": [args.low, args.high], "min_size": args.min_size, "smooth_sigma": args.smooth, "datasets": {},
     }
     for name in args.datasets:
         start = time.perf_counter()
