@@ -11,9 +11,11 @@ sources get a DICOM output only where pydicom >= 3 is installed (the label envir
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -42,8 +44,7 @@ _CLASSES = {"pneumonia": CLASS_PNEUMONIA, "healthy": CLASS_HEALTHY, "1": CLASS_P
 def result_path(image: Any, stem: str) -> Path:
     """A fresh output path for ``image`` (a loaded MetaTensor) in the system temp folder.
 
-    MONAI Label sends the file back and removes nothing itself; its own sample apps write to temp
-    files the same way.
+    MONAI Label's infer endpoint sends the file back and then deletes it (a background task).
     """
     meta = getattr(image, "meta", {}) or {}
     keep_dicom = meta.get("source_format") == "dicom" and pydicom_major() >= 3
@@ -53,20 +54,20 @@ def result_path(image: Any, stem: str) -> Path:
     return Path(name)
 
 
-def user_errors_as_http(call):
+def user_errors_as_http(call: Callable) -> Callable:
     """Report the project's user errors (bad region, unreadable image...) as HTTP 400 with the message.
 
     MONAI Label has no handler for task exceptions: without this the client would only see
     "Internal Server Error".
     """
 
-    def wrapped(self, request: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    @functools.wraps(call)
+    def wrapped(self: InferTask, request: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         try:
             return call(self, request)
         except MonaiGanAugError as e:
             raise HTTPException(status_code=400, detail=f"{type(e).__name__}: {e}") from e
 
-    wrapped.__doc__ = call.__doc__
     return wrapped
 
 
