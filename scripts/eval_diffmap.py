@@ -42,12 +42,12 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from monai_gan_aug.data.datasets import manifest_dataset  # noqa: E402
-from monai_gan_aug.data.splits import patient_split  # noqa: E402
-from monai_gan_aug.inferers.difference_map import DifferenceMapInferer, generator_size, load_sick_to_healthy  # noqa: E402
-from monai_gan_aug.transforms.diffmap import band_mask  # noqa: E402
-from monai_gan_aug.transforms.io import LoadXRay  # noqa: E402
-from monai_gan_aug.transforms.lung import LungMask  # noqa: E402
+from monai_gan_aug.data.datasets import manifest_dataset
+from monai_gan_aug.data.splits import patient_split
+from monai_gan_aug.inferers.difference_map import DifferenceMapInferer, generator_size, load_sick_to_healthy
+from monai_gan_aug.transforms.diffmap import band_mask
+from monai_gan_aug.transforms.io import LoadXRay
+from monai_gan_aug.transforms.lung import LungMask
 
 COVID = ROOT.parent / "shared" / "data" / "covid_lesions" / "manifest.csv"
 BRIGHTEST = (10, 25)
@@ -129,8 +129,9 @@ def unet_mask(unet: torch.nn.Module, img: torch.Tensor, lung: np.ndarray) -> np.
 
 def evaluate(name: str, net: torch.nn.Module, args: argparse.Namespace) -> dict[str, Any]:
     loader, lung_net = LoadXRay(), LungMask()
-    inferer = DifferenceMapInferer(low=args.low, high=args.high, min_size=args.min_size, output="map",
-                                   smooth_sigma=args.smooth)
+    inferer = DifferenceMapInferer(
+        low=args.low, high=args.high, min_size=args.min_size, output="map", smooth_sigma=args.smooth
+    )
     scores: dict[str, dict[str, list[float]]] = {}
     skipped = 0
     rows: list[np.ndarray] = []
@@ -143,7 +144,9 @@ def evaluate(name: str, net: torch.nn.Module, args: argparse.Namespace) -> dict[
             skipped += 1
             continue
         lung = _read_mask(item["lung_mask"], hw) if args.lung == "given" else lung_net(img).numpy()[0] > 0
-        values = inferer(img[None], net, lung=torch.from_numpy(lung[None, None].astype(np.float32)))[0, 0].numpy()
+        values = inferer(img[None], net, lung=torch.from_numpy(lung[None, None].astype(np.float32)))[
+            0, 0
+        ].numpy()
         preds = {"diffmap": band_mask(values, args.low, args.high, args.min_size)}
         preds.update(baselines(img.numpy()[0], lung))
         if args.unet_net is not None:
@@ -164,18 +167,28 @@ def evaluate(name: str, net: torch.nn.Module, args: argparse.Namespace) -> dict[
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--weights", default=None, help="sick->healthy generator (default: shipped cyclegan_G_BA.pt)")
+    p.add_argument(
+        "--weights", default=None, help="sick->healthy generator (default: shipped cyclegan_G_BA.pt)"
+    )
     p.add_argument("--datasets", nargs="+", default=["demo", "covid"], choices=["demo", "covid"])
     p.add_argument("--covid", default=str(COVID), help="covid_lesions manifest.csv")
-    p.add_argument("--demo-split", default="test", choices=("train", "val", "test"),
-                   help="patient split of the demo images (tune the band on val, report test)")
+    p.add_argument(
+        "--demo-split",
+        default="test",
+        choices=("train", "val", "test"),
+        help="patient split of the demo images (tune the band on val, report test)",
+    )
     p.add_argument("--lung", choices=("given", "predicted"), default="given")
     p.add_argument("--low", type=float, default=0.3)
     p.add_argument("--high", type=float, default=0.8)
     p.add_argument("--min-size", type=int, default=20)
     p.add_argument("--smooth", type=float, default=0.0)
     p.add_argument("--max-images", type=int, default=None)
-    p.add_argument("--unet", default=None, help="also score a UNet trained on pseudo-labels (bundle runs/models/model.pt)")
+    p.add_argument(
+        "--unet",
+        default=None,
+        help="also score a UNet trained on pseudo-labels (bundle runs/models/model.pt)",
+    )
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", default=None, help="write the results as JSON here")
     p.add_argument("--figure", default=None, help="PNG of demo examples: image | map | mask | ground truth")
@@ -189,9 +202,16 @@ def main(argv: list[str] | None = None) -> int:
 
         args.unet_net = load_network(args.unet)
     result: dict[str, Any] = {
-        "generator": str(args.weights or "shipped cyclegan_G_BA.pt"), "generator_info": getattr(net, "info", {}),
-        "working_size": generator_size(net), "lung": args.lung, "demo_split": args.demo_split,
-        "unet": args.unet, "band": [args.low, args.high], "min_size": args.min_size, "smooth_sigma": args.smooth, "datasets": {},
+        "generator": str(args.weights or "shipped cyclegan_G_BA.pt"),
+        "generator_info": getattr(net, "info", {}),
+        "working_size": generator_size(net),
+        "lung": args.lung,
+        "demo_split": args.demo_split,
+        "unet": args.unet,
+        "band": [args.low, args.high],
+        "min_size": args.min_size,
+        "smooth_sigma": args.smooth,
+        "datasets": {},
     }
     for name in args.datasets:
         start = time.perf_counter()

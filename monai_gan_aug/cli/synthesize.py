@@ -16,10 +16,21 @@ import json
 from pathlib import Path
 from typing import Any
 
-__all__ = ["add_parser", "cmd_synthesize", "MANIFEST_COLUMNS", "variant_seed"]
+__all__ = ["MANIFEST_COLUMNS", "add_parser", "cmd_synthesize", "variant_seed"]
 
-MANIFEST_COLUMNS = ("file", "label", "patient", "lesion_mask_file", "source", "source_label", "mode", "generator",
-                    "generator_sha256", "seed", "region")
+MANIFEST_COLUMNS = (
+    "file",
+    "label",
+    "patient",
+    "lesion_mask_file",
+    "source",
+    "source_label",
+    "mode",
+    "generator",
+    "generator_sha256",
+    "seed",
+    "region",
+)
 _EXT = {"png": ".png", "nifti": ".nii.gz", "dicom": ".dcm"}
 
 
@@ -81,12 +92,14 @@ def _write_mask(mask: Any, path: Path) -> None:
 
     from ..utils.atomic import atomic_write
 
-    arr = (np.asarray(mask.detach().cpu() if hasattr(mask, "detach") else mask).reshape(mask.shape[-2:]) > 0)
+    arr = np.asarray(mask.detach().cpu() if hasattr(mask, "detach") else mask).reshape(mask.shape[-2:]) > 0
     with atomic_write(path, suffix=".png") as tmp:
         Image.fromarray((arr * 255).astype(np.uint8)).save(tmp, format="PNG")
 
 
-def _one(args: argparse.Namespace, item: dict[str, Any], index: int, k: int, tools: dict[str, Any]) -> dict[str, Any]:
+def _one(
+    args: argparse.Namespace, item: dict[str, Any], index: int, k: int, tools: dict[str, Any]
+) -> dict[str, Any]:
     """Make, save and describe variant ``k`` of ``item``."""
     from ..transforms.io import SaveXRay
 
@@ -94,9 +107,16 @@ def _one(args: argparse.Namespace, item: dict[str, Any], index: int, k: int, too
     seed = variant_seed(args.seed, index, k)
     name = f"{_stem(item['image'])}_{args.mode}_{k}"
     out_file = Path("images") / f"{name}{_EXT[args.format]}"
-    row = {"file": out_file.as_posix(), "label": "pneumonia", "patient": item.get("patient", _stem(item["image"])),
-           "source": item["image"], "source_label": item.get("label", ""), "mode": args.mode, "seed": seed,
-           "lesion_mask_file": ""}
+    row = {
+        "file": out_file.as_posix(),
+        "label": "pneumonia",
+        "patient": item.get("patient", _stem(item["image"])),
+        "source": item["image"],
+        "source_label": item.get("label", ""),
+        "mode": args.mode,
+        "seed": seed,
+        "lesion_mask_file": "",
+    }
     if args.mode == "translate":
         out = tools["augment"](image, seed=seed)
     else:
@@ -108,12 +128,23 @@ def _one(args: argparse.Namespace, item: dict[str, Any], index: int, k: int, too
         _write_mask(mask, args.out / mask_file)
         row["lesion_mask_file"] = mask_file.as_posix()
     record = json.loads(out.meta["gan_augment"])
-    row.update(generator=record["generator"], generator_sha256=record["generator_sha256"],
-               region=json.dumps(record["region"]) if record["region"] is not None else "")
-    what = "healthy->pneumonia translation" if args.mode == "translate" else "pneumonia inserted in a drawn region"
-    SaveXRay(overwrite=args.overwrite, synthetic=True, description=(
-        f"{what} by monai-gan-aug ({record['generator']} sha256 {record['generator_sha256']}), seed {seed}"
-    ))(out, args.out / out_file)
+    row.update(
+        generator=record["generator"],
+        generator_sha256=record["generator_sha256"],
+        region=json.dumps(record["region"]) if record["region"] is not None else "",
+    )
+    what = (
+        "healthy->pneumonia translation"
+        if args.mode == "translate"
+        else "pneumonia inserted in a drawn region"
+    )
+    SaveXRay(
+        overwrite=args.overwrite,
+        synthetic=True,
+        description=(
+            f"{what} by monai-gan-aug ({record['generator']} sha256 {record['generator_sha256']}), seed {seed}"
+        ),
+    )(out, args.out / out_file)
     return row
 
 
@@ -135,10 +166,15 @@ def cmd_synthesize(args: argparse.Namespace) -> int:
         raise ConfigError(f"{manifest} exists; pass --overwrite to replace it")
     items = _chosen(_items(args.input), args.mode)[: args.max_images or None]
     if not items:
-        raise DatasetError(f"no eligible images in {args.input} for mode {args.mode!r} (translate needs healthy ones)")
+        raise DatasetError(
+            f"no eligible images in {args.input} for mode {args.mode!r} (translate needs healthy ones)"
+        )
     tools: dict[str, Any] = {
-        "load": LoadXRay(), "augment": GANAugment(args.mode, args.weights, args.device),
-        "region": RandRegionMask(num_boxes=args.num_boxes, clip_to_lung=args.lung != "none", feather=args.feather),
+        "load": LoadXRay(),
+        "augment": GANAugment(args.mode, args.weights, args.device),
+        "region": RandRegionMask(
+            num_boxes=args.num_boxes, clip_to_lung=args.lung != "none", feather=args.feather
+        ),
     }
     tools["augment"].generator()  # load (and check) the weights before any output is written
     rows = []
@@ -150,26 +186,39 @@ def cmd_synthesize(args: argparse.Namespace) -> int:
         writer.writeheader()
         writer.writerows(rows)
     if not args.quiet:
-        print(f"wrote {len(rows)} synthetic images from {len(items)} inputs to {args.out} (manifest {manifest})")
+        print(
+            f"wrote {len(rows)} synthetic images from {len(items)} inputs to {args.out} (manifest {manifest})"
+        )
     return 0
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register the ``synthesize`` verb."""
-    p = sub.add_parser("synthesize", help="offline GAN augmentation of a data set into a new folder",
-                       description="Write K synthetic variants of every image of a data set (class folders, "
-                       "a manifest CSV or a plain folder) into a new folder, each marked synthetic, with a "
-                       "manifest.csv recording source, generator (file + sha256 prefix), seed and region.")
+    p = sub.add_parser(
+        "synthesize",
+        help="offline GAN augmentation of a data set into a new folder",
+        description="Write K synthetic variants of every image of a data set (class folders, "
+        "a manifest CSV or a plain folder) into a new folder, each marked synthetic, with a "
+        "manifest.csv recording source, generator (file + sha256 prefix), seed and region.",
+    )
     p.add_argument("--input", required=True, help="data set folder or CSV manifest")
     p.add_argument("--out", required=True, help="output folder (images/, masks_lesion/, manifest.csv)")
-    p.add_argument("--mode", choices=("translate", "lesion"), required=True,
-                   help="translate: healthy images -> pneumonia (CycleGAN G_AB); lesion: pneumonia in a drawn region")
+    p.add_argument(
+        "--mode",
+        choices=("translate", "lesion"),
+        required=True,
+        help="translate: healthy images -> pneumonia (CycleGAN G_AB); lesion: pneumonia in a drawn region",
+    )
     p.add_argument("--n-per-image", type=int, default=1, help="synthetic variants per input image")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--weights", help="generator checkpoint (default: the shipped weights of the mode)")
     p.add_argument("--format", choices=sorted(_EXT), default="png", help="output image format")
-    p.add_argument("--lung", choices=("auto", "none"), default="auto",
-                   help="lesion mode: keep regions in the lung (the item's lung mask, else predicted)")
+    p.add_argument(
+        "--lung",
+        choices=("auto", "none"),
+        default="auto",
+        help="lesion mode: keep regions in the lung (the item's lung mask, else predicted)",
+    )
     p.add_argument("--num-boxes", type=int, default=1, help="lesion mode: boxes per region")
     p.add_argument("--feather", type=float, default=8, help="lesion mode: blend band in pixels")
     p.add_argument("--max-images", type=int, default=None, help="use at most this many input images")

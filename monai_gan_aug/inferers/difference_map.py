@@ -34,9 +34,9 @@ __all__ = [
     "DEFAULT_G_BA_WEIGHTS",
     "OUTPUTS",
     "DifferenceMapInferer",
-    "DifferenceMapLabeld",
     "DifferenceMapLabelD",
     "DifferenceMapLabelDict",
+    "DifferenceMapLabeld",
     "dicom_seg_backend",
     "generator_size",
     "load_sick_to_healthy",
@@ -48,7 +48,9 @@ OUTPUTS = ("mask", "map", "both")
 _DEFAULT_SIZE = 256
 
 
-def load_sick_to_healthy(weights: str | os.PathLike | None = None, device: str | torch.device = "cpu") -> nn.Module:
+def load_sick_to_healthy(
+    weights: str | os.PathLike | None = None, device: str | torch.device = "cpu"
+) -> nn.Module:
     """Load the sick->healthy generator: ``weights`` or the shipped ``cyclegan_G_BA.pt``.
 
     Raises:
@@ -116,7 +118,9 @@ class DifferenceMapInferer(Inferer):
             lung_t = torch.as_tensor(lung)
             lung_t = lung_t[None] if lung_t.ndim == 3 else lung_t
             if lung_t.shape[0] != n or lung_t.shape[-2:] != images.shape[-2:]:
-                raise InvalidImageError(f"lung masks {tuple(lung_t.shape)} do not match images {tuple(images.shape)}")
+                raise InvalidImageError(
+                    f"lung masks {tuple(lung_t.shape)} do not match images {tuple(images.shape)}"
+                )
             return [lung_t[i] for i in range(n)]
         if self.lung is None:
             return [None] * n
@@ -134,7 +138,9 @@ class DifferenceMapInferer(Inferer):
         if plain.ndim == 3:
             plain = plain[None]
         if plain.ndim != 4 or plain.shape[1] != 1:
-            raise InvalidImageError(f"expected (N, 1, H, W) or (1, H, W) radiographs, found shape {tuple(inputs.shape)}")
+            raise InvalidImageError(
+                f"expected (N, 1, H, W) or (1, H, W) radiographs, found shape {tuple(inputs.shape)}"
+            )
         size = self.size or generator_size(network)
         translator = TranslationInferer(size=size, detail_preserving=self.detail_preserving)
         with torch.inference_mode():
@@ -146,25 +152,46 @@ class DifferenceMapInferer(Inferer):
             mask, values = self.differ(images[i], healthy[i], lungs[i])
             masks.append(torch.as_tensor(np.asarray(mask)))
             maps.append(torch.as_tensor(np.asarray(values)))
-        lung_out = torch.stack([torch.ones_like(images[0]) if m is None else torch.as_tensor(m).float().reshape(images[0].shape)
-                                for m in lungs])
+        lung_out = torch.stack(
+            [
+                torch.ones_like(images[0])
+                if m is None
+                else torch.as_tensor(m).float().reshape(images[0].shape)
+                for m in lungs
+            ]
+        )
         return {"healthy": healthy, "map": torch.stack(maps), "mask": torch.stack(masks), "lung": lung_out}
 
     def __call__(  # type: ignore[override]
-        self, inputs: torch.Tensor, network: nn.Module, *args: Any, lung: torch.Tensor | None = None, **kwargs: Any
+        self,
+        inputs: torch.Tensor,
+        network: nn.Module,
+        *args: Any,
+        lung: torch.Tensor | None = None,
+        **kwargs: Any,
     ) -> torch.Tensor:
         """Lesion mask (and/or map) of ``inputs``; a ``MetaTensor`` input keeps its metadata."""
         out = self.compute(inputs, network, lung)
-        result = {"mask": out["mask"], "map": out["map"], "both": torch.cat([out["mask"], out["map"]], dim=1)}[self.output]
+        result = {
+            "mask": out["mask"],
+            "map": out["map"],
+            "both": torch.cat([out["mask"], out["map"]], dim=1),
+        }[self.output]
         squeeze = inputs.ndim == 3
         result = result[0] if squeeze else result
         result = result.to(inputs.device)
         if isinstance(inputs, MetaTensor):
-            meta_out = MetaTensor(result, meta=dict(inputs.meta), applied_operations=list(inputs.applied_operations))
+            meta_out = MetaTensor(
+                result, meta=dict(inputs.meta), applied_operations=list(inputs.applied_operations)
+            )
             meta_out.is_batch = inputs.is_batch
             meta_out.meta["difference_map"] = {
-                "low": self.differ.low, "high": self.differ.high, "min_size": self.differ.min_size,
-                "polarity": self.differ.polarity, "lung": self.lung, "output": self.output,
+                "low": self.differ.low,
+                "high": self.differ.high,
+                "min_size": self.differ.min_size,
+                "polarity": self.differ.polarity,
+                "lung": self.lung,
+                "output": self.output,
             }
             return meta_out
         return result
@@ -177,7 +204,9 @@ def dicom_seg_backend() -> str | None:
     """
     import importlib.util
 
-    return next((name for name in ("highdicom", "pydicom_seg") if importlib.util.find_spec(name) is not None), None)
+    return next(
+        (name for name in ("highdicom", "pydicom_seg") if importlib.util.find_spec(name) is not None), None
+    )
 
 
 class DifferenceMapLabeld(MapTransform):
@@ -220,8 +249,9 @@ class DifferenceMapLabeld(MapTransform):
         self.weights = weights
         self.lung_key = lung_key
         self.device = device
-        self.inferer = DifferenceMapInferer(size, True, low, high, min_size, polarity, smooth_sigma,
-                                            lung="auto" if use_lung else None)
+        self.inferer = DifferenceMapInferer(
+            size, True, low, high, min_size, polarity, smooth_sigma, lung="auto" if use_lung else None
+        )
 
     def _network(self) -> nn.Module:
         from ..transforms.augment import load_generator  # shares the generator cache with RandGANAugmentd
@@ -239,7 +269,9 @@ class DifferenceMapLabeld(MapTransform):
         for key, label_key in self.key_iterator(d, self.label_key):
             img = d[key]
             mask = self.inferer(torch.as_tensor(img)[None], self._network(), lung=lung)[0]
-            d[label_key] = MetaTensor(mask, meta=dict(getattr(img, "meta", {}))) if isinstance(img, MetaTensor) else mask
+            d[label_key] = (
+                MetaTensor(mask, meta=dict(getattr(img, "meta", {}))) if isinstance(img, MetaTensor) else mask
+            )
         return d
 
 

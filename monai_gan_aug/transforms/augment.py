@@ -49,17 +49,17 @@ from ..utils.weights import shipped_weights_path
 from .region import RandRegionMask
 
 __all__ = [
-    "MODES",
-    "DEFAULT_WEIGHTS",
     "CLASS_HEALTHY",
     "CLASS_PNEUMONIA",
-    "load_generator",
-    "weights_fingerprint",
+    "DEFAULT_WEIGHTS",
+    "MODES",
     "GANAugment",
     "RandGANAugment",
-    "RandGANAugmentd",
     "RandGANAugmentD",
     "RandGANAugmentDict",
+    "RandGANAugmentd",
+    "load_generator",
+    "weights_fingerprint",
 ]
 
 MODES = ("translate", "lesion")
@@ -83,7 +83,9 @@ def weights_fingerprint(path: str | os.PathLike, length: int = 12) -> str:
     return digest.hexdigest()[:length]
 
 
-def load_generator(weights: str | os.PathLike, device: str | torch.device | None = None) -> tuple[torch.nn.Module, str]:
+def load_generator(
+    weights: str | os.PathLike, device: str | torch.device | None = None
+) -> tuple[torch.nn.Module, str]:
     """Load a self-describing generator once per (file, device), eval mode; returns ``(network, sha256 prefix)``.
 
     Raises:
@@ -103,7 +105,9 @@ def _check_image(img: Any) -> None:
     if not isinstance(img, (np.ndarray, torch.Tensor)):
         raise InvalidImageError(f"expected a numpy array or torch tensor image, found {type(img).__name__}")
     if img.ndim != 3 or img.shape[0] != 1:
-        raise InvalidImageError(f"expected a channel-first (1, H, W) radiograph, found shape {tuple(img.shape)}")
+        raise InvalidImageError(
+            f"expected a channel-first (1, H, W) radiograph, found shape {tuple(img.shape)}"
+        )
 
 
 class GANAugment(Transform):
@@ -125,8 +129,12 @@ class GANAugment(Transform):
     backend = [TransformBackends.TORCH]
 
     def __init__(
-        self, mode: str = "translate", weights: str | os.PathLike | None = None,
-        device: str | torch.device | None = None, size: int | None = None, class_index: int = CLASS_PNEUMONIA,
+        self,
+        mode: str = "translate",
+        weights: str | os.PathLike | None = None,
+        device: str | torch.device | None = None,
+        size: int | None = None,
+        class_index: int = CLASS_PNEUMONIA,
     ) -> None:
         if mode not in MODES:
             raise ConfigError(f"mode must be one of {MODES}, found {mode!r}")
@@ -148,21 +156,34 @@ class GANAugment(Transform):
         net, sha = load_generator(self.weights_path, self.device)
         is_lesion = isinstance(net, LesionInpaintGenerator)
         if self.mode == "lesion" and not is_lesion:
-            raise ConfigError(f"mode 'lesion' needs a lesion_generator checkpoint, {self.weights_path} holds "
-                              f"a {type(net).__name__}")
+            raise ConfigError(
+                f"mode 'lesion' needs a lesion_generator checkpoint, {self.weights_path} holds "
+                f"a {type(net).__name__}"
+            )
         if self.mode == "translate" and is_lesion:
-            raise ConfigError(f"mode 'translate' needs an image-to-image generator (CycleGAN G_AB), "
-                              f"{self.weights_path} holds a lesion_generator")
+            raise ConfigError(
+                f"mode 'translate' needs an image-to-image generator (CycleGAN G_AB), "
+                f"{self.weights_path} holds a lesion_generator"
+            )
         return net, sha
 
     def record(self, seed: int | None, region: Mapping[str, Any] | None, sha: str) -> dict[str, Any]:
         """The plain-values description written to ``meta["gan_augment"]``."""
-        return {"applied": True, "mode": self.mode, "generator": self.weights_path.name, "generator_sha256": sha,
-                "seed": seed, "region": dict(region) if region is not None else None}
+        return {
+            "applied": True,
+            "mode": self.mode,
+            "generator": self.weights_path.name,
+            "generator_sha256": sha,
+            "seed": seed,
+            "region": dict(region) if region is not None else None,
+        }
 
     def __call__(
-        self, img: NdarrayOrTensor, region_mask: NdarrayOrTensor | None = None,
-        region_weight: NdarrayOrTensor | None = None, seed: int | None = None,
+        self,
+        img: NdarrayOrTensor,
+        region_mask: NdarrayOrTensor | None = None,
+        region_weight: NdarrayOrTensor | None = None,
+        seed: int | None = None,
     ) -> MetaTensor:
         _check_image(img)
         image = img if isinstance(img, MetaTensor) else MetaTensor(torch.as_tensor(img))
@@ -190,17 +211,36 @@ class GANAugment(Transform):
             out = TranslationInferer(size=size, detail_preserving=True)(image[None].float(), net)[0]
         return out.clone()  # leave inference mode: training pipelines may autograd through later ops
 
-    def _lesion(self, image: MetaTensor, net: torch.nn.Module, mask: NdarrayOrTensor,
-                weight: NdarrayOrTensor | None, seed: int | None) -> torch.Tensor:
+    def _lesion(
+        self,
+        image: MetaTensor,
+        net: torch.nn.Module,
+        mask: NdarrayOrTensor,
+        weight: NdarrayOrTensor | None,
+        seed: int | None,
+    ) -> torch.Tensor:
         from ..inferers.region_edit import RegionEditInferer
 
         info = getattr(net, "info", {}) or {}
-        inferer = RegionEditInferer(working_size=int(info.get("working_size", 128)), context=float(info.get("context", 2.0)),
-                                    min_side=int(info.get("min_side", 64)), class_index=self.class_index)
+        inferer = RegionEditInferer(
+            working_size=int(info.get("working_size", 128)),
+            context=float(info.get("context", 2.0)),
+            min_side=int(info.get("min_side", 64)),
+            class_index=self.class_index,
+        )
         m = torch.as_tensor(np.asarray(mask) if isinstance(mask, np.ndarray) else mask).float()
-        w = m if weight is None else torch.as_tensor(np.asarray(weight) if isinstance(weight, np.ndarray) else weight).float()
-        out = inferer(image.float(), net, m.as_tensor() if isinstance(m, MetaTensor) else m,
-                      w.as_tensor() if isinstance(w, MetaTensor) else w, seed=seed)
+        w = (
+            m
+            if weight is None
+            else torch.as_tensor(np.asarray(weight) if isinstance(weight, np.ndarray) else weight).float()
+        )
+        out = inferer(
+            image.float(),
+            net,
+            m.as_tensor() if isinstance(m, MetaTensor) else m,
+            w.as_tensor() if isinstance(w, MetaTensor) else w,
+            seed=seed,
+        )
         return out.clone()
 
 
@@ -222,14 +262,21 @@ class RandGANAugment(RandomizableTransform):
     backend = GANAugment.backend
 
     def __init__(
-        self, prob: float = 0.5, mode: str = "translate", weights: str | os.PathLike | None = None,
-        device: str | torch.device | None = None, size: int | None = None, feather: float = 8,
-        num_boxes: int | str = 1, min_lung_overlap: float = 0.5,
+        self,
+        prob: float = 0.5,
+        mode: str = "translate",
+        weights: str | os.PathLike | None = None,
+        device: str | torch.device | None = None,
+        size: int | None = None,
+        feather: float = 8,
+        num_boxes: int | str = 1,
+        min_lung_overlap: float = 0.5,
     ) -> None:
         RandomizableTransform.__init__(self, prob)
         self.augment = GANAugment(mode, weights, device, size)
-        self.rand_region = RandRegionMask(num_boxes=num_boxes, min_lung_overlap=min_lung_overlap,
-                                          clip_to_lung=True, feather=feather)
+        self.rand_region = RandRegionMask(
+            num_boxes=num_boxes, min_lung_overlap=min_lung_overlap, clip_to_lung=True, feather=feather
+        )
         self.seed: int | None = None
         self.region_mask: NdarrayOrTensor | None = None
 
@@ -237,7 +284,9 @@ class RandGANAugment(RandomizableTransform):
         super().randomize(None)
         self.seed = int(self.R.randint(0, _SEED_RANGE)) if self._do_transform else None
 
-    def __call__(self, img: NdarrayOrTensor, lung: NdarrayOrTensor | None = None, randomize: bool = True) -> NdarrayOrTensor:
+    def __call__(
+        self, img: NdarrayOrTensor, lung: NdarrayOrTensor | None = None, randomize: bool = True
+    ) -> NdarrayOrTensor:
         _check_image(img)
         if randomize:
             self.randomize()
@@ -265,10 +314,12 @@ def _class_of(label: Any) -> int:
     """Class index of a scalar label (int, float, 0-d / 1-element array or tensor) or a 2-class one-hot."""
     arr = label.detach().cpu().numpy() if isinstance(label, torch.Tensor) else np.asarray(label)
     if arr.size == 1:
-        return int(round(float(arr.reshape(-1)[0])))
+        return round(float(arr.reshape(-1)[0]))
     if arr.ndim == 1 and arr.size == 2:
         return int(np.argmax(arr))
-    raise ConfigError(f"cannot read a class from label {label!r}: expected a scalar or a 2-class one-hot vector")
+    raise ConfigError(
+        f"cannot read a class from label {label!r}: expected a scalar or a 2-class one-hot vector"
+    )
 
 
 def _with_class(label: Any, cls: int) -> Any:
@@ -286,7 +337,9 @@ def _add_region(seg: Any, region: NdarrayOrTensor, value: float) -> Any:
     r = np.asarray(region.detach().cpu() if isinstance(region, torch.Tensor) else region) > 0
     if s.shape[-2:] != r.shape[-2:]:
         raise RegionError(f"segmentation label {s.shape} does not match the image grid {r.shape}")
-    new = np.where(r.reshape(s.shape) if s.shape == r.shape else r[0], np.maximum(s, value), s).astype(s.dtype)
+    new = np.where(r.reshape(s.shape) if s.shape == r.shape else r[0], np.maximum(s, value), s).astype(
+        s.dtype
+    )
     out, *_ = convert_to_dst_type(new, seg)
     return out
 
@@ -328,12 +381,18 @@ class RandGANAugmentd(RandomizableTransform, MapTransform):
         MapTransform.__init__(self, keys, allow_missing_keys)
         RandomizableTransform.__init__(self, prob)
         if mode == "translate" and seg_key is not None:
-            raise ConfigError("mode 'translate' cannot keep a segmentation label consistent (it does not know where "
-                              "the lesions are): use mode 'lesion' with seg_key, or drop seg_key")
-        self.rand_augment = RandGANAugment(1.0, mode, weights, device, size, feather, num_boxes, min_lung_overlap)
+            raise ConfigError(
+                "mode 'translate' cannot keep a segmentation label consistent (it does not know where "
+                "the lesions are): use mode 'lesion' with seg_key, or drop seg_key"
+            )
+        self.rand_augment = RandGANAugment(
+            1.0, mode, weights, device, size, feather, num_boxes, min_lung_overlap
+        )
         self.label_key, self.seg_key, self.seg_value, self.lung_key = label_key, seg_key, seg_value, lung_key
 
-    def set_random_state(self, seed: int | None = None, state: np.random.RandomState | None = None) -> RandGANAugmentd:
+    def set_random_state(
+        self, seed: int | None = None, state: np.random.RandomState | None = None
+    ) -> RandGANAugmentd:
         super().set_random_state(seed, state)
         self.rand_augment.set_random_state(seed, state)
         return self
@@ -343,8 +402,10 @@ class RandGANAugmentd(RandomizableTransform, MapTransform):
         if self.rand_augment.augment.mode != "translate" or self.label_key is None:
             return True
         if self.label_key not in d:
-            raise ConfigError(f"label_key {self.label_key!r} not in the data (keys: {list(d)}); pass label_key=None "
-                              "to translate every image")
+            raise ConfigError(
+                f"label_key {self.label_key!r} not in the data (keys: {list(d)}); pass label_key=None "
+                "to translate every image"
+            )
         return _class_of(d[self.label_key]) == CLASS_HEALTHY
 
     def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:

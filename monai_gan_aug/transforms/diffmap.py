@@ -34,16 +34,16 @@ from ..errors import ConfigError, InvalidImageError
 
 __all__ = [
     "POLARITIES",
-    "lesion_map",
-    "band_mask",
     "DifferenceMap",
-    "DifferenceMapd",
     "DifferenceMapD",
     "DifferenceMapDict",
-    "overlay_rgb",
-    "SaveLesionOverlayd",
+    "DifferenceMapd",
     "SaveLesionOverlayD",
     "SaveLesionOverlayDict",
+    "SaveLesionOverlayd",
+    "band_mask",
+    "lesion_map",
+    "overlay_rgb",
 ]
 
 #: ``"abs"``: |X - X'| (as published); ``"positive"``: max(X - X', 0), only what the generator made
@@ -67,8 +67,11 @@ def _hw_array(x: Any, name: str) -> np.ndarray:
 
 
 def lesion_map(
-    image: NdarrayOrTensor, healthy: NdarrayOrTensor, lung: NdarrayOrTensor | None = None,
-    polarity: str = "abs", smooth_sigma: float = 0.0,
+    image: NdarrayOrTensor,
+    healthy: NdarrayOrTensor,
+    lung: NdarrayOrTensor | None = None,
+    polarity: str = "abs",
+    smooth_sigma: float = 0.0,
 ) -> np.ndarray:
     """``|X - X'|`` inside the lung, divided by its maximum: a float32 ``(H, W)`` map in ``[0, 1]``.
 
@@ -144,7 +147,11 @@ class DifferenceMap(Transform):
     backend = [TransformBackends.TORCH, TransformBackends.NUMPY]
 
     def __init__(
-        self, low: float = 0.3, high: float = 0.8, min_size: int = 20, polarity: str = "abs",
+        self,
+        low: float = 0.3,
+        high: float = 0.8,
+        min_size: int = 20,
+        polarity: str = "abs",
         smooth_sigma: float = 0.0,
     ) -> None:
         _check_band(low, high, min_size)
@@ -161,9 +168,15 @@ class DifferenceMap(Transform):
     ) -> tuple[NdarrayOrTensor, NdarrayOrTensor]:
         values = lesion_map(img, healthy, lung, self.polarity, self.smooth_sigma)
         mask = band_mask(values, self.low, self.high, self.min_size)
-        record = {"low": self.low, "high": self.high, "min_size": self.min_size, "polarity": self.polarity,
-                  "smooth_sigma": self.smooth_sigma, "lung_restricted": lung is not None,
-                  "area_px": int(mask.sum())}
+        record = {
+            "low": self.low,
+            "high": self.high,
+            "min_size": self.min_size,
+            "polarity": self.polarity,
+            "smooth_sigma": self.smooth_sigma,
+            "lung_restricted": lung is not None,
+            "area_px": int(mask.sum()),
+        }
         out_mask, *_ = convert_to_dst_type(mask[None].astype(np.float32), img, dtype=torch.float32)
         out_map, *_ = convert_to_dst_type(values[None], img, dtype=torch.float32)
         for out in (out_mask, out_map):
@@ -214,10 +227,14 @@ class DifferenceMapd(MapTransform):
         lung = None
         if self.lung_key is not None:
             if self.lung_key not in d:
-                raise ConfigError(f"lung_key {self.lung_key!r} not in the data (keys: {list(d)}); "
-                                  "run LungMaskd first or pass lung_key=None")
+                raise ConfigError(
+                    f"lung_key {self.lung_key!r} not in the data (keys: {list(d)}); "
+                    "run LungMaskd first or pass lung_key=None"
+                )
             lung = d[self.lung_key]
-        for key, healthy_key, mask_key, map_key in self.key_iterator(d, self.healthy_key, self.mask_key, self.map_key):
+        for key, healthy_key, mask_key, map_key in self.key_iterator(
+            d, self.healthy_key, self.mask_key, self.map_key
+        ):
             if healthy_key not in d:
                 raise ConfigError(f"healthy_key {healthy_key!r} not in the data (keys: {list(d)})")
             mask, values = self.differ(d[key], d[healthy_key], lung)
@@ -256,8 +273,13 @@ class SaveLesionOverlayd(MapTransform):
     """
 
     def __init__(
-        self, keys: KeysCollection, mask_key: KeysCollection = "pred", output_dir: str = "./overlays",
-        output_postfix: str = "overlay", alpha: float = 0.4, allow_missing_keys: bool = False,
+        self,
+        keys: KeysCollection,
+        mask_key: KeysCollection = "pred",
+        output_dir: str = "./overlays",
+        output_postfix: str = "overlay",
+        alpha: float = 0.4,
+        allow_missing_keys: bool = False,
     ) -> None:
         super().__init__(keys, allow_missing_keys)
         self.mask_key = ensure_tuple_rep(mask_key, len(self.keys))
@@ -275,7 +297,10 @@ class SaveLesionOverlayd(MapTransform):
             name = Path(source).name
             stem = name[: -len(".nii.gz")] if name.endswith(".nii.gz") else Path(name).stem
             mask = mask[:1] if getattr(mask, "ndim", 0) == 3 else mask  # channel 0 of a (mask, map) pair
-            save_rgb(overlay_rgb(img, mask, self.alpha), Path(self.output_dir) / f"{stem}_{self.output_postfix}.png")
+            save_rgb(
+                overlay_rgb(img, mask, self.alpha),
+                Path(self.output_dir) / f"{stem}_{self.output_postfix}.png",
+            )
         return d
 
 

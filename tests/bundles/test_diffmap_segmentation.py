@@ -61,9 +61,24 @@ def test_metadata_valid_against_local_schema():
 
 def test_training_on_pseudo_labels(data, g_ba, tmp_path):
     out = tmp_path / "run"
-    run(run_id="training", config_file=str(CONFIGS / "train.json"), meta_file=str(CONFIGS / "metadata.json"),
-        logging_file=False, dataset_dir=str(data), split="all", g_ba_path=str(g_ba), output_dir=str(out),
-        image_size=32, channels=[4, 8], strides=[2], epochs=2, batch_size=2, num_threads=1, use_lung=False, min_size=0)
+    run(
+        run_id="training",
+        config_file=str(CONFIGS / "train.json"),
+        meta_file=str(CONFIGS / "metadata.json"),
+        logging_file=False,
+        dataset_dir=str(data),
+        split="all",
+        g_ba_path=str(g_ba),
+        output_dir=str(out),
+        image_size=32,
+        channels=[4, 8],
+        strides=[2],
+        epochs=2,
+        batch_size=2,
+        num_threads=1,
+        use_lung=False,
+        min_size=0,
+    )
     unet = load_network(out / "models" / "model.pt")
     assert unet.info["iterations"] == 4 and unet.info["pseudo_label_generator"] == "G_BA.pt"
     assert (out / "checkpoints" / "checkpoint_final.pt").is_file()
@@ -73,9 +88,17 @@ def test_training_on_pseudo_labels(data, g_ba, tmp_path):
 
 def test_inference_writes_masks_and_overlays(data, g_ba, tmp_path, capsys):
     out = tmp_path / "eval"
-    run(config_file=str(CONFIGS / "inference.json"), meta_file=str(CONFIGS / "metadata.json"), logging_file=False,
-        input_dir=str(data / "PNEUMONIA"), ckpt_path=str(g_ba), output_dir=str(out), use_lung=False, min_size=0,
-        num_threads=1)
+    run(
+        config_file=str(CONFIGS / "inference.json"),
+        meta_file=str(CONFIGS / "metadata.json"),
+        logging_file=False,
+        input_dir=str(data / "PNEUMONIA"),
+        ckpt_path=str(g_ba),
+        output_dir=str(out),
+        use_lung=False,
+        min_size=0,
+        num_threads=1,
+    )
     masks = sorted((out / "masks").iterdir())
     overlays = sorted((out / "overlays").iterdir())
     assert [p.name for p in masks] == [f"person{i}_pneumonia_lesion_mask.png" for i in range(3)]
@@ -86,7 +109,9 @@ def test_inference_writes_masks_and_overlays(data, g_ba, tmp_path, capsys):
     # the written mask is the inferer's mask for that image
     img = LoadXRay()(src)
     with torch.inference_mode():
-        expected = DifferenceMapInferer(lung=None, min_size=0)(img[None], load_network(g_ba))[0, 0].numpy() > 0
+        expected = (
+            DifferenceMapInferer(lung=None, min_size=0)(img[None], load_network(g_ba))[0, 0].numpy() > 0
+        )
     np.testing.assert_array_equal(mask > 0, expected)
     rgb = np.asarray(Image.open(overlays[1]))
     assert rgb.shape == (64, 50, 3)
@@ -97,8 +122,17 @@ def test_inference_writes_masks_and_overlays(data, g_ba, tmp_path, capsys):
 
 def test_nifti_masks(data, g_ba, tmp_path):
     out = tmp_path / "nii"
-    run(config_file=str(CONFIGS / "inference.json"), meta_file=str(CONFIGS / "metadata.json"), logging_file=False,
-        input_dir=str(data / "PNEUMONIA" / "person0_pneumonia.png"), ckpt_path=str(g_ba), output_dir=str(out),
-        use_lung=False, output_format="nifti", write_overlays=False, num_threads=1)
+    run(
+        config_file=str(CONFIGS / "inference.json"),
+        meta_file=str(CONFIGS / "metadata.json"),
+        logging_file=False,
+        input_dir=str(data / "PNEUMONIA" / "person0_pneumonia.png"),
+        ckpt_path=str(g_ba),
+        output_dir=str(out),
+        use_lung=False,
+        output_format="nifti",
+        write_overlays=False,
+        num_threads=1,
+    )
     assert [p.name for p in (out / "masks").iterdir()] == ["person0_pneumonia_lesion_mask.nii.gz"]
     assert not (out / "overlays").exists()

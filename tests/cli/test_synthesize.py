@@ -23,7 +23,9 @@ G_KW = {"in_channels": 1, "out_channels": 1, "ngf": 4, "n_blocks": 1}
 def g_ab(tmp_path_factory):
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("w") / "tiny_G_AB.pt"
-    save_network(build_network("resnet_generator", **G_KW), "resnet_generator", G_KW, path, info={"image_size": 32})
+    save_network(
+        build_network("resnet_generator", **G_KW), "resnet_generator", G_KW, path, info={"image_size": 32}
+    )
     return path
 
 
@@ -46,8 +48,24 @@ def _rows(path):
 
 def test_translate_writes_marked_images_and_manifest(kaggle, g_ab, tmp_path, capsys):
     out = tmp_path / "syn"
-    code = main(["synthesize", "--input", str(kaggle), "--out", str(out), "--mode", "translate", "--n-per-image", "2",
-                 "--seed", "7", "--weights", str(g_ab), "--quiet"])
+    code = main(
+        [
+            "synthesize",
+            "--input",
+            str(kaggle),
+            "--out",
+            str(out),
+            "--mode",
+            "translate",
+            "--n-per-image",
+            "2",
+            "--seed",
+            "7",
+            "--weights",
+            str(g_ab),
+            "--quiet",
+        ]
+    )
     assert code == 0, capsys.readouterr().err
     rows = _rows(out / "manifest.csv")
     assert list(rows[0]) == list(MANIFEST_COLUMNS)
@@ -65,16 +83,50 @@ def test_translate_writes_marked_images_and_manifest(kaggle, g_ab, tmp_path, cap
     assert sorted(it["patient"] for it in items) == ["person0", "person0", "person1", "person1"]
     # same seed, same bytes
     again = tmp_path / "again"
-    main(["synthesize", "--input", str(kaggle), "--out", str(again), "--mode", "translate", "--n-per-image", "2",
-          "--seed", "7", "--weights", str(g_ab), "--quiet"])
+    main(
+        [
+            "synthesize",
+            "--input",
+            str(kaggle),
+            "--out",
+            str(again),
+            "--mode",
+            "translate",
+            "--n-per-image",
+            "2",
+            "--seed",
+            "7",
+            "--weights",
+            str(g_ab),
+            "--quiet",
+        ]
+    )
     a = np.asarray(Image.open(out / rows[0]["file"]))
     assert np.array_equal(a, np.asarray(Image.open(again / rows[0]["file"])))
 
 
 def test_lesion_mode_writes_region_masks(kaggle, tiny_lesion_weights, tmp_path, capsys):
     out = tmp_path / "les"
-    code = main(["synthesize", "--input", str(kaggle), "--out", str(out), "--mode", "lesion", "--n-per-image", "1",
-                 "--weights", str(tiny_lesion_weights), "--lung", "none", "--feather", "2", "--quiet"])
+    code = main(
+        [
+            "synthesize",
+            "--input",
+            str(kaggle),
+            "--out",
+            str(out),
+            "--mode",
+            "lesion",
+            "--n-per-image",
+            "1",
+            "--weights",
+            str(tiny_lesion_weights),
+            "--lung",
+            "none",
+            "--feather",
+            "2",
+            "--quiet",
+        ]
+    )
     assert code == 0, capsys.readouterr().err
     rows = _rows(out / "manifest.csv")
     assert len(rows) == 4  # every image, healthy or not, gets a lesion
@@ -91,16 +143,71 @@ def test_lesion_mode_writes_region_masks(kaggle, tiny_lesion_weights, tmp_path, 
 
 
 def test_errors_are_one_line(kaggle, g_ab, tmp_path, capsys):
-    assert main(["synthesize", "--input", str(tmp_path / "nowhere"), "--out", str(tmp_path / "o"), "--mode",
-                 "translate", "--weights", str(g_ab)]) == 2
+    assert (
+        main(
+            [
+                "synthesize",
+                "--input",
+                str(tmp_path / "nowhere"),
+                "--out",
+                str(tmp_path / "o"),
+                "--mode",
+                "translate",
+                "--weights",
+                str(g_ab),
+            ]
+        )
+        == 2
+    )
     assert "error" in capsys.readouterr().err
-    assert main(["synthesize", "--input", str(kaggle), "--out", str(tmp_path / "o"), "--mode", "translate",
-                 "--weights", str(tmp_path / "absent.pt")]) == 2
+    assert (
+        main(
+            [
+                "synthesize",
+                "--input",
+                str(kaggle),
+                "--out",
+                str(tmp_path / "o"),
+                "--mode",
+                "translate",
+                "--weights",
+                str(tmp_path / "absent.pt"),
+            ]
+        )
+        == 2
+    )
     assert "absent.pt" in capsys.readouterr().err
-    assert main(["synthesize", "--input", str(kaggle), "--out", str(tmp_path / "o"), "--mode", "translate",
-                 "--n-per-image", "0", "--weights", str(g_ab)]) == 2
+    assert (
+        main(
+            [
+                "synthesize",
+                "--input",
+                str(kaggle),
+                "--out",
+                str(tmp_path / "o"),
+                "--mode",
+                "translate",
+                "--n-per-image",
+                "0",
+                "--weights",
+                str(g_ab),
+            ]
+        )
+        == 2
+    )
     out = tmp_path / "twice"
-    args = ["synthesize", "--input", str(kaggle), "--out", str(out), "--mode", "translate", "--weights", str(g_ab), "--quiet"]
+    args = [
+        "synthesize",
+        "--input",
+        str(kaggle),
+        "--out",
+        str(out),
+        "--mode",
+        "translate",
+        "--weights",
+        str(g_ab),
+        "--quiet",
+    ]
     assert main(args) == 0
     assert main(args) == 2 and "exists" in capsys.readouterr().err
     assert main(args + ["--overwrite"]) == 0

@@ -109,25 +109,39 @@ def test_errors(generator, tmp_path, monkeypatch):
 
 def test_loads_a_self_describing_checkpoint(generator, tmp_path):
     path = tmp_path / "g_ba.pt"
-    save_network(generator, "resnet_generator", {"in_channels": 1, "out_channels": 1, "ngf": 4, "n_blocks": 1}, path,
-                 info={"image_size": 32})
+    save_network(
+        generator,
+        "resnet_generator",
+        {"in_channels": 1, "out_channels": 1, "ngf": 4, "n_blocks": 1},
+        path,
+        info={"image_size": 32},
+    )
     net = load_sick_to_healthy(path)
     assert generator_size(net) == 32
     x = torch.rand(1, 1, 40, 40)
-    np.testing.assert_array_equal(DifferenceMapInferer(lung=None)(x, net).numpy(),
-                                  DifferenceMapInferer(size=32, lung=None)(x, generator).numpy())
+    np.testing.assert_array_equal(
+        DifferenceMapInferer(lung=None)(x, net).numpy(),
+        DifferenceMapInferer(size=32, lung=None)(x, generator).numpy(),
+    )
 
 
 def test_pseudo_label_transform_matches_the_inferer(generator, tmp_path):
     from monai_gan_aug.inferers.difference_map import DifferenceMapLabeld
 
     path = tmp_path / "g.pt"
-    save_network(generator, "resnet_generator", {"in_channels": 1, "out_channels": 1, "ngf": 4, "n_blocks": 1}, path,
-                 info={"image_size": 32})
+    save_network(
+        generator,
+        "resnet_generator",
+        {"in_channels": 1, "out_channels": 1, "ngf": 4, "n_blocks": 1},
+        path,
+        info={"image_size": 32},
+    )
     img = MetaTensor(torch.rand(1, 40, 40), meta={"filename_or_obj": "x.png"})
     lung = torch.zeros(1, 40, 40)
     lung[:, 5:35, 5:35] = 1
-    out = DifferenceMapLabeld("image", weights=path, lung_key="lung", min_size=0)({"image": img, "lung": lung})
+    out = DifferenceMapLabeld("image", weights=path, lung_key="lung", min_size=0)(
+        {"image": img, "lung": lung}
+    )
     expected = DifferenceMapInferer(size=32, min_size=0)(img[None].as_tensor(), generator, lung=lung[None])[0]
     assert isinstance(out["label"], MetaTensor) and out["label"].meta["filename_or_obj"] == "x.png"
     torch.testing.assert_close(out["label"].as_tensor(), expected)

@@ -15,7 +15,13 @@ from monai.transforms import Compose, EnsureTyped
 from monai_gan_aug.errors import ConfigError, InvalidImageError, MissingWeightsError, RegionError
 from monai_gan_aug.networks.factory import build_network, save_network
 from monai_gan_aug.transforms import augment
-from monai_gan_aug.transforms.augment import GANAugment, RandGANAugment, RandGANAugmentd, load_generator, weights_fingerprint
+from monai_gan_aug.transforms.augment import (
+    GANAugment,
+    RandGANAugment,
+    RandGANAugmentd,
+    load_generator,
+    weights_fingerprint,
+)
 
 G_KW = {"in_channels": 1, "out_channels": 1, "ngf": 4, "n_blocks": 1}
 L_KW = {"ngf": 4, "n_res_blocks": 1}
@@ -25,7 +31,9 @@ L_KW = {"ngf": 4, "n_res_blocks": 1}
 def g_ab(tmp_path_factory):
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("w") / "tiny_G_AB.pt"
-    save_network(build_network("resnet_generator", **G_KW), "resnet_generator", G_KW, path, info={"image_size": 32})
+    save_network(
+        build_network("resnet_generator", **G_KW), "resnet_generator", G_KW, path, info={"image_size": 32}
+    )
     return path
 
 
@@ -33,15 +41,22 @@ def g_ab(tmp_path_factory):
 def lesion(tmp_path_factory):
     torch.manual_seed(1)
     path = tmp_path_factory.mktemp("w") / "tiny_lesion.pt"
-    save_network(build_network("lesion_generator", **L_KW), "lesion_generator", L_KW, path,
-                 info={"working_size": 32, "min_side": 16})
+    save_network(
+        build_network("lesion_generator", **L_KW),
+        "lesion_generator",
+        L_KW,
+        path,
+        info={"working_size": 32, "min_side": 16},
+    )
     return path
 
 
 def _image(h: int = 48, w: int = 40, seed: int = 0) -> MetaTensor:
     rng = np.random.default_rng(seed)
-    return MetaTensor(torch.from_numpy((0.2 + 0.5 * rng.random((1, h, w))).astype(np.float32)),
-                      meta={"filename_or_obj": f"img{seed}.png"})
+    return MetaTensor(
+        torch.from_numpy((0.2 + 0.5 * rng.random((1, h, w))).astype(np.float32)),
+        meta={"filename_or_obj": f"img{seed}.png"},
+    )
 
 
 def test_translate_flips_healthy_and_records_generator(g_ab):
@@ -58,21 +73,36 @@ def test_translate_flips_healthy_and_records_generator(g_ab):
     # pneumonia images are not translated (nothing to translate), and are still marked for collation
     sick = {"image": img.clone(), "label": torch.tensor(1)}
     kept = t(sick)
-    assert torch.equal(kept["image"], img) and json.loads(kept["image"].meta["gan_augment"]) == {"applied": False, "mode": "translate"}
+    assert torch.equal(kept["image"], img) and json.loads(kept["image"].meta["gan_augment"]) == {
+        "applied": False,
+        "mode": "translate",
+    }
 
 
 def test_probability_and_reproducibility(g_ab):
     t = RandGANAugmentd("image", prob=0.5, mode="translate", weights=g_ab).set_random_state(3)
-    applied = [json.loads(t({"image": _image(seed=i), "label": 0})["image"].meta["gan_augment"])["applied"] for i in range(12)]
+    applied = [
+        json.loads(t({"image": _image(seed=i), "label": 0})["image"].meta["gan_augment"])["applied"]
+        for i in range(12)
+    ]
     assert 0 < sum(applied) < 12
     t2 = RandGANAugmentd("image", prob=0.5, mode="translate", weights=g_ab).set_random_state(3)
-    assert applied == [json.loads(t2({"image": _image(seed=i), "label": 0})["image"].meta["gan_augment"])["applied"]
-                       for i in range(12)]
-    assert RandGANAugmentd("image", prob=0.0, mode="translate", weights=g_ab)({"image": _image(), "label": 0})["label"] == 0
+    assert applied == [
+        json.loads(t2({"image": _image(seed=i), "label": 0})["image"].meta["gan_augment"])["applied"]
+        for i in range(12)
+    ]
+    assert (
+        RandGANAugmentd("image", prob=0.0, mode="translate", weights=g_ab)({"image": _image(), "label": 0})[
+            "label"
+        ]
+        == 0
+    )
 
 
 def test_lesion_edits_region_updates_seg_and_one_hot_class(lesion):
-    t = RandGANAugmentd("image", prob=1.0, mode="lesion", weights=lesion, seg_key="seg", feather=2).set_random_state(0)
+    t = RandGANAugmentd(
+        "image", prob=1.0, mode="lesion", weights=lesion, seg_key="seg", feather=2
+    ).set_random_state(0)
     img = _image(64, 56)
     seg = torch.zeros(1, 64, 56)
     seg[0, :2, :2] = 1  # an existing label stays
@@ -88,9 +118,13 @@ def test_lesion_edits_region_updates_seg_and_one_hot_class(lesion):
     far = ~torch.nn.functional.max_pool2d(torch.from_numpy(region)[None, None].float(), 7, 1, 3)[0, 0].bool()
     assert not changed[far].any()  # untouched beyond the region and its 2 px feather band
     # the same seed reproduces the edit and region
-    again = RandGANAugmentd("image", prob=1.0, mode="lesion", weights=lesion, seg_key="seg", feather=2).set_random_state(0)
+    again = RandGANAugmentd(
+        "image", prob=1.0, mode="lesion", weights=lesion, seg_key="seg", feather=2
+    ).set_random_state(0)
     out2 = again({"image": img.clone(), "label": np.array([1.0, 0.0], np.float32), "seg": seg})
-    assert torch.equal(out2["image"], out["image"]) and json.loads(out2["image"].meta["gan_augment"]) == record
+    assert (
+        torch.equal(out2["image"], out["image"]) and json.loads(out2["image"].meta["gan_augment"]) == record
+    )
 
 
 def test_lesion_region_steered_into_the_lung(lesion):
@@ -149,11 +183,17 @@ def test_in_a_monai_classification_run(g_ab):
 
     transform = Compose([aug, record, EnsureTyped(keys="label", dtype=torch.long)])
     loader = DataLoader(Dataset(data, transform=transform), batch_size=2, num_workers=0)
-    net = DenseNet121(spatial_dims=2, in_channels=1, out_channels=2, init_features=4, growth_rate=4, block_config=(1, 1))
+    net = DenseNet121(
+        spatial_dims=2, in_channels=1, out_channels=2, init_features=4, growth_rate=4, block_config=(1, 1)
+    )
     before = [p.detach().clone() for p in net.parameters()]
     trainer = SupervisedTrainer(
-        device=torch.device("cpu"), max_epochs=1, train_data_loader=loader, network=net,
-        optimizer=torch.optim.SGD(net.parameters(), lr=0.1), loss_function=torch.nn.CrossEntropyLoss(),
+        device=torch.device("cpu"),
+        max_epochs=1,
+        train_data_loader=loader,
+        network=net,
+        optimizer=torch.optim.SGD(net.parameters(), lr=0.1),
+        loss_function=torch.nn.CrossEntropyLoss(),
     )
     trainer.run()
     assert trainer.state.iteration == 2 and np.isfinite(float(trainer.state.output[0]["loss"]))

@@ -38,7 +38,7 @@ def test_map_is_normalised_difference_inside_the_lung():
 
 
 def test_polarity_positive_ignores_what_the_generator_brightened():
-    sick, healthy, lesion, lung = _pair()
+    sick, healthy, _lesion, lung = _pair()
     sick[0, 30:35, 25:30] -= 0.3  # generator made this brighter: not an opacity it removed
     assert lesion_map(sick, healthy, lung, polarity="abs")[30:35, 25:30].min() > 0.9
     assert lesion_map(sick, healthy, lung, polarity="positive")[30:35, 25:30].max() == 0
@@ -80,8 +80,13 @@ def test_identical_images_give_an_empty_mask():
 
 @pytest.mark.parametrize(
     ("kwargs", "error"),
-    [({"low": 0.9, "high": 0.2}, ConfigError), ({"high": 1.5}, ConfigError), ({"min_size": -1}, ConfigError),
-     ({"polarity": "signed"}, ConfigError), ({"smooth_sigma": -1.0}, ConfigError)],
+    [
+        ({"low": 0.9, "high": 0.2}, ConfigError),
+        ({"high": 1.5}, ConfigError),
+        ({"min_size": -1}, ConfigError),
+        ({"polarity": "signed"}, ConfigError),
+        ({"smooth_sigma": -1.0}, ConfigError),
+    ],
 )
 def test_bad_parameters(kwargs, error):
     with pytest.raises(error):
@@ -126,14 +131,18 @@ def test_dictionary_twin_with_lung_maskd(chest_like):
 
 
 def test_dictionary_twin_errors_and_options():
-    sick, healthy, _, lung = _pair()
+    sick, healthy, _, _lung = _pair()
     with pytest.raises(ConfigError, match="lung_key"):
         DifferenceMapd("image")({"image": sick, "healthy": healthy})
     with pytest.raises(ConfigError, match="healthy_key"):
         DifferenceMapd("image", lung_key=None)({"image": sick})
-    out = DifferenceMapd("image", lung_key=None, map_key=None, mask_key="pseudo")({"image": sick, "healthy": healthy})
+    out = DifferenceMapd("image", lung_key=None, map_key=None, mask_key="pseudo")(
+        {"image": sick, "healthy": healthy}
+    )
     assert "pseudo" in out and "lesion_map" not in out
-    assert DifferenceMapd("missing", allow_missing_keys=True, lung_key=None)({"image": sick}) == {"image": sick}
+    assert DifferenceMapd("missing", allow_missing_keys=True, lung_key=None)({"image": sick}) == {
+        "image": sick
+    }
 
 
 def test_overlay_tints_the_mask_red_and_is_written(tmp_path):
@@ -150,5 +159,7 @@ def test_overlay_tints_the_mask_red_and_is_written(tmp_path):
     with pytest.raises(InvalidImageError):
         overlay_rgb(sick, lesion[:, :10])
     img = MetaTensor(torch.from_numpy(sick), meta={"filename_or_obj": "/data/case 1.nii.gz"})
-    SaveLesionOverlayd("image", mask_key="pred", output_dir=str(tmp_path))({"image": img, "pred": lesion.astype(np.float32)})
+    SaveLesionOverlayd("image", mask_key="pred", output_dir=str(tmp_path))(
+        {"image": img, "pred": lesion.astype(np.float32)}
+    )
     assert np.array_equal(np.asarray(Image.open(tmp_path / "case 1_overlay.png")), rgb)
