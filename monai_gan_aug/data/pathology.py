@@ -63,6 +63,8 @@ __all__ = [
     "pathology_items",
     "pathology_datalist",
     "box_csv_datalist",
+    "demo_box_datalist",
+    "inference_datalist",
     "KeepMask",
     "KeepMaskd",
     "KeepMaskD",
@@ -71,6 +73,7 @@ __all__ = [
     "RandKeepMaskd",
     "RandKeepMaskD",
     "RandKeepMaskDict",
+    "SynthesisMask",
     "SynthesisMaskd",
     "SynthesisMaskD",
     "SynthesisMaskDict",
@@ -252,8 +255,6 @@ def inference_datalist(box_csv: str | os.PathLike | None = None, input_dir: str 
     return demo_box_datalist(max_items)
 
 
-__all__ += ["demo_box_datalist", "inference_datalist"]
-
 
 # ---------------------------------------------------------------------------------------- transforms
 
@@ -391,6 +392,17 @@ class RandKeepMaskd(Randomizable, MapTransform):
         return d
 
 
+class SynthesisMask(Transform):
+    """``1 - keep``: the pixels the generator synthesises (the keep mask is binarised at 0.5 first)."""
+
+    backend = KeepMask.backend
+
+    def __call__(self, keep: Any) -> Any:
+        if isinstance(keep, torch.Tensor):
+            return 1.0 - (keep > 0.5).to(torch.float32)
+        return 1.0 - (np.asarray(keep) > 0.5).astype(np.float32)
+
+
 class SynthesisMaskd(MapTransform):
     """``data[region_key] = 1 - data[keep_key]``: the pixels the generator synthesises.
 
@@ -411,13 +423,12 @@ class SynthesisMaskd(MapTransform):
         self.region_key = (region_key,) if isinstance(region_key, str) else tuple(region_key)
         if len(self.region_key) != len(self.keys):
             raise ConfigError(f"need one region_key per key, got {self.region_key} for {self.keys}")
+        self.converter = SynthesisMask()
 
     def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
         d = dict(data)
         for key, out_key in self.key_iterator(d, self.region_key):
-            keep = d[key]
-            d[out_key] = 1.0 - (keep > 0.5).to(torch.float32) if isinstance(keep, torch.Tensor) else \
-                1.0 - (np.asarray(keep) > 0.5).astype(np.float32)
+            d[out_key] = self.converter(d[key])
         return d
 
 

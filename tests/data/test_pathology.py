@@ -164,6 +164,7 @@ def test_synthesis_maskd_is_one_minus_keep():
     keep = torch.tensor([[[0.0, 0.7], [1.0, 0.2]]])
     out = P.SynthesisMaskd(keys="keep_mask")({"keep_mask": keep})["region_mask"]
     assert torch.equal(out, torch.tensor([[[1.0, 0.0], [0.0, 1.0]]]))
+    assert np.array_equal(P.SynthesisMask()(keep.numpy()), out.numpy())
     with pytest.raises(ConfigError):
         P.SynthesisMaskd(keys=("a", "b"), region_key="r")
 
