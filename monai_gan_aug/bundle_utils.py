@@ -21,6 +21,7 @@ from monai.transforms import Randomizable
 from torch.utils.data import Dataset
 
 from .data.datasets import CLASS_INDEX, LABEL_SYNONYMS, dataset_from_path
+from .data.splits import SPLIT_NAMES, patient_split
 from .engines.runtime import is_rank0
 from .errors import ConfigError, DatasetError, MissingWeightsError
 from .networks.factory import save_network
@@ -93,12 +94,18 @@ def domain_items(
         dataset_dir: a Kaggle-layout folder or CSV manifest (:func:`dataset_from_path`); ``None`` or
             ``""`` uses the radiographs embedded in the package (:mod:`monai_gan_aug.data.demo`).
         domain: class label of the domain.
-        max_items: keep at most this many (first ones in path order).
-        split: keep only items whose ``split`` is this (for Kaggle layouts with split folders).
+        max_items: keep at most this many (first ones in path order, after the split).
+        split: ``"train"``, ``"val"`` or ``"test"`` keeps the images of the patients that
+            :func:`monai_gan_aug.data.splits.patient_split` puts in that split (the project-wide,
+            hash-based split, so a model trained on ``"train"`` can be scored on ``"test"``
+            honestly; images without a patient id count as their own patient). ``None`` or
+            ``"all"`` keeps everything.
 
     Raises:
-        DatasetError: no image of that class.
+        ConfigError: unknown ``split``.
+        DatasetError: no image of that class (in that split).
     """
+    split = _check_split(split)
     if dataset_dir:
         items = dataset_from_path(dataset_dir)
         source = str(dataset_dir)
@@ -112,13 +119,24 @@ def domain_items(
     index = _class_of(domain)
     chosen = [it for it in items if it.get("class_index") == index and "image" in it]
     if split is not None:
-        chosen = [it for it in chosen if it.get("split", split) == split]
+        # split by patient *before* max_items, so a cap never pulls in held-out patients
+        chosen = patient_split(chosen)[split]
+        source = f"the {split!r} patient split of {source}"
     chosen.sort(key=lambda it: str(it["image"]))
     if max_items:
         chosen = chosen[: int(max_items)]
     if not chosen:
         raise DatasetError(f"no {domain!r} images in {source}")
     return [{"image": it["image"]} for it in chosen]
+
+
+def _check_split(split: str | None) -> str | None:
+    """Normalise ``split``: ``None``/``"all"`` -> ``None``, else one of :data:`SPLIT_NAMES`."""
+    if split is None or str(split).lower() == "all":
+        return None
+    if str(split).lower() not in SPLIT_NAMES:
+        raise ConfigError(f"split must be one of {SPLIT_NAMES + ('all',)}, got {split!r}")
+    return str(split).lower()
 
 
 class UnpairedDataset(Dataset, Randomizable):

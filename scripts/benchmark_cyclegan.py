@@ -8,14 +8,16 @@ batch 1, Adam lr 2e-4 beta1 0.5):
   per-tensor loop on CPU, the two discriminators backpropagated separately; inference under
   ``torch.no_grad``.
 * ``engine``: :class:`monai_gan_aug.engines.cyclegan.CycleGANTrainer` (stacked generator/discriminator
-  calls, multi-tensor ``foreach`` Adam, ``zero_grad(set_to_none=True)``) in float32 NCHW, float32
-  channels-last, and with ``--bf16`` bfloat16 autocast, with ``--compile`` ``torch.compile``;
-  inference under ``torch.inference_mode``.
+  calls, fused Adam from :func:`~monai_gan_aug.engines.schedulers.build_adam`,
+  ``zero_grad(set_to_none=True)``) in the variants of :data:`VARIANTS`: float32 or bfloat16
+  autocast, NCHW or channels-last, optionally ``torch.compile``; inference under
+  ``torch.inference_mode`` (with the variant's autocast).
 
-All variants are timed round-robin in one process (median per variant), so that load from other
-processes on a shared machine hits them alike.
+All variants are timed round-robin in one process (A/B/C/A/B/C..., after one warm-up call each;
+median per variant), so that load from other processes on a shared machine hits them alike.
 
-Run: ``python scripts/benchmark_cyclegan.py --sizes 64 128 256 --iters 3 2 1 --bf16``. Prints a Markdown table.
+Run: ``python scripts/benchmark_cyclegan.py --sizes 64 128 256 --iters 3 2 1``. Prints a Markdown
+table; ``--variants bf16_cl`` restricts the engine variants (the reference always runs).
 """
 
 from __future__ import annotations
@@ -96,6 +98,16 @@ def interleaved(fns: dict[str, Callable[[], None]], iters: int, warmup: int = 1)
     return {k: sorted(v)[len(v) // 2] for k, v in times.items()}
 
 
+#: engine variants: name -> (autocast dtype, channels_last, torch.compile)
+VARIANTS: dict[str, tuple[str | None, bool, bool]] = {
+    "fp32_nchw": (None, False, False),
+    "fp32_cl": (None, True, False),
+    "bf16_nchw": ("bfloat16", False, False),
+    "bf16_cl": ("bfloat16", True, False),
+    "bf16_cl_compile": ("bfloat16", True, True),
+}
+
+
 def engine_trainer(size: int, amp_dtype: str | None, channels_last: bool, compile: bool) -> CycleGANTrainer:
     nets = build_nets()
     opts = [build_adam(n) for n in nets]
@@ -104,17 +116,26 @@ def engine_trainer(size: int, amp_dtype: str | None, channels_last: bool, compil
                            amp=amp_dtype is not None, amp_dtype=amp_dtype, compile=compile)
 
 
-def bench_size(size: int, iters: int, try_bf16: bool, try_compile: bool) -> tuple[dict[str, float], dict[str, float]]:
-    """Training s/iter and inference s/image of the reference and of each engine variant."""
+def bench_size(size: int, iters: int, variants: list[str]) -> tuple[dict[str, float], dict[str, float], dict[str, str]]:
+    """Training s/iter and inference s/image of the reference and of each engine variant.
+
+    Returns the two timing dicts and the variants that failed (name -> error), which are left out.
+    """
     real_a, real_b = torch.rand(1, 1, size, size) * 2 - 1, torch.rand(1, 1, size, size) * 2 - 1
     batch = {"image_a": torch.rand(1, 1, size, size), "image_b": torch.rand(1, 1, size, size)}
     ref = ReferenceStep(build_nets())
-    variants = {"engine fp32 channels_last": (None, True, False), "engine fp32 NCHW": (None, False, False)}
-    if try_bf16:
-        variants["engine bf16 channels_last"] = ("bfloat16", True, False)
-    if try_compile:
-        variants["engine fp32 channels_last compile"] = (None, True, True)
-    trainers = {k: engine_trainer(size, *v) for k, v in variants.items()}
+    trainers: dict[str, CycleGANTrainer] = {}
+    failed: dict[str, str] = {}
+    for name in variants:
+        try:
+            t = engine_trainer(size, *VARIANTS[name])
+            t0 = time.perf_counter()
+            t._iteration(t, batch)  # first call: compiles if asked, so a failure shows here
+            if VARIANTS[name][2]:
+                print(f"  {name}: first iteration (compilation) {time.perf_counter() - t0:.0f} s", flush=True)
+            trainers[name] = t
+        except Exception as exc:  # report any failure of a variant (e.g. torch.compile without a compiler)
+            failed[name] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
     train_fns: dict[str, Callable[[], None]] = {"reference": lambda: ref(real_a, real_b)}
     train_fns.update({k: (lambda t=t: t._iteration(t, batch)) for k, t in trainers.items()})
     train = interleaved(train_fns, iters)
@@ -127,7 +148,7 @@ def bench_size(size: int, iters: int, try_bf16: bool, try_compile: bool) -> tupl
 
     infer_fns: dict[str, Callable[[], None]] = {"reference": ref_infer}
     for k, t in trainers.items():
-        g = t.bare_networks["G_AB"].eval()
+        g = t.networks["G_AB"].eval()  # compiled module when the variant compiles
         x = real_a.contiguous(memory_format=torch.channels_last) if t.channels_last else real_a
 
         def eng_infer(g=g, x=x, dtype=t.amp_dtype) -> None:
@@ -136,27 +157,33 @@ def bench_size(size: int, iters: int, try_bf16: bool, try_compile: bool) -> tupl
 
         infer_fns[k] = eng_infer
     infer = interleaved(infer_fns, max(3, 2 * iters))
-    return train, infer
+    return train, infer, failed
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[64, 128, 256])
-    parser.add_argument("--iters", type=int, nargs="+", default=[6, 4, 2], help="timed iterations per size")
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--bf16", action="store_true", help="also try bfloat16 autocast")
-    parser.add_argument("--compile", action="store_true", help="also try torch.compile")
+    parser.add_argument("--iters", type=int, nargs="+", default=[3, 2, 1], help="timed iterations per size")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--variants", nargs="+", default=["fp32_nchw", "fp32_cl", "bf16_nchw", "bf16_cl"],
+                        choices=sorted(VARIANTS), help="engine variants to time against the reference")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     iters = args.iters + [args.iters[-1]] * (len(args.sizes) - len(args.iters))
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch 1, ResNet-9 ngf 64 / PatchGAN 70 ndf 64")
-    print("| px | variant | train s/iter | speed-up | infer ms/image | speed-up |")
-    print("|---|---|---|---|---|---|")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), mkldnn {torch.backends.mkldnn.is_available()}, "
+          f"bf16 supported {torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()}; "
+          "batch 1, ResNet-9 ngf 64 / PatchGAN 70 ndf 64", flush=True)
+    rows = ["| px | variant | train s/iter | speed-up | infer ms/image | speed-up |", "|---|---|---|---|---|---|"]
     for size, n in zip(args.sizes, iters):
-        train, infer = bench_size(size, n, args.bf16, args.compile)
+        t0 = time.perf_counter()
+        train, infer, failed = bench_size(size, n, args.variants)
         for k in train:
-            print(f"| {size} | {k} | {train[k]:.3f} | {train['reference'] / train[k]:.2f}x | {infer[k] * 1e3:.1f} | "
-                  f"{infer['reference'] / infer[k]:.2f}x |", flush=True)
+            rows.append(f"| {size} | {k} | {train[k]:.2f} | {train['reference'] / train[k]:.2f}x | {infer[k] * 1e3:.0f} | "
+                        f"{infer['reference'] / infer[k]:.2f}x |")
+        rows.extend(f"| {size} | {k} | failed: {err} | | | |" for k, err in failed.items())
+        print(f"{size} px done in {time.perf_counter() - t0:.0f} s ({n} timed iterations per variant)", flush=True)
+        print("\n".join(rows), flush=True)
+
 
 if __name__ == "__main__":
     main()

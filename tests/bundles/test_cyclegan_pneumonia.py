@@ -18,7 +18,8 @@ from monai_gan_aug.networks.factory import load_network
 
 BUNDLE = Path(__file__).resolve().parents[2] / "bundles" / "cyclegan_pneumonia"
 CONFIGS = BUNDLE / "configs"
-TINY = {"epochs": 2, "image_size": 32, "ngf": 4, "ndf": 4, "n_blocks": 1, "num_threads": 1, "checkpoint_every": 3}
+# split "all": the six synthetic patients are too few for a patient split
+TINY = {"split": "all", "epochs": 2, "image_size": 32, "ngf": 4, "ndf": 4, "n_blocks": 1, "num_threads": 1, "checkpoint_every": 3}
 
 
 def _chest(h: int, w: int, opacity: bool, rng: np.random.Generator) -> np.ndarray:
@@ -79,6 +80,7 @@ def test_training_writes_checkpoints_samples_generators_and_mlflow_run(trained):
     exp = client.get_experiment_by_name("cyclegan_pneumonia")
     (run_,) = client.search_runs(exp.experiment_id)
     assert run_.data.params["image_size"] == "32" and run_.data.params["images_a"] == "3"
+    assert run_.data.params["split"] == "all"
     assert {"loss_G_AB_adv", "loss_G_BA_adv", "loss_D_A", "loss_D_B", "lr_G_AB"} <= set(run_.data.metrics)
     artifacts = {a.path for a in client.list_artifacts(run_.info.run_id)}
     assert {"checkpoint_final.pt", "params.json", "samples_epoch=0002.png"} <= artifacts

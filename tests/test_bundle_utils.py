@@ -1,0 +1,67 @@
+"""Tests of monai_gan_aug/bundle_utils.py: domain selection with patient splits."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from monai_gan_aug.bundle_utils import domain_items
+from monai_gan_aug.data.splits import split_of_patient
+from monai_gan_aug.errors import ConfigError, DatasetError
+
+
+@pytest.fixture(scope="module")
+def manifest_dir(tmp_path_factory) -> Path:
+    """A manifest folder: 40 patients, two images each, half normal, half pneumonia."""
+    root = tmp_path_factory.mktemp("manifest")
+    (root / "images").mkdir()
+    img = np.zeros((8, 8), np.uint8)
+    rows = []
+    for p in range(40):
+        label = "normal" if p % 2 == 0 else "pneumonia"
+        for k in range(2):
+            name = f"images/p{p:02d}_{k}.png"
+            Image.fromarray(img).save(root / name)
+            rows.append({"file": name, "label": label, "patient": f"P{p:02d}"})
+    with open(root / "manifest.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=["file", "label", "patient"])
+        writer.writeheader()
+        writer.writerows(rows)
+    return root
+
+
+def _patients(items: list[dict]) -> set[str]:
+    return {Path(it["image"]).name.split("_")[0].upper() for it in items}
+
+
+def test_split_keeps_only_that_splits_patients_and_all_keeps_everything(manifest_dir):
+    everything = domain_items(str(manifest_dir), "normal", split="all")
+    assert len(everything) == 40 and domain_items(str(manifest_dir), "normal") == everything  # None = all
+    seen: set[str] = set()
+    for name in ("train", "val", "test"):
+        try:
+            part = domain_items(str(manifest_dir), "normal", split=name)
+        except DatasetError:  # a split may hold no normal patient with so few; then none is assigned to it
+            assert all(split_of_patient(f"P{p:02d}") != name for p in range(0, 40, 2))
+            continue
+        pats = _patients(part)
+        assert all(split_of_patient(p) == name for p in pats)
+        assert not pats & seen  # no patient in two splits
+        assert len(part) == 2 * len(pats)  # both images of a patient travel together
+        seen |= pats
+    assert seen == _patients(everything)
+
+
+def test_max_items_is_applied_after_the_split(manifest_dir):
+    train = domain_items(str(manifest_dir), "pneumonia", split="train")
+    capped = domain_items(str(manifest_dir), "pneumonia", max_items=3, split="train")
+    assert capped == train[:3]
+
+
+def test_bad_split_is_a_config_error(manifest_dir):
+    with pytest.raises(ConfigError, match="split"):
+        domain_items(str(manifest_dir), "normal", split="training")
