@@ -18,7 +18,7 @@ from collections.abc import Sequence
 __all__ = ["main", "build_parser", "VERB_MODULES"]
 
 #: Verb modules, in the order ``--help`` lists them.
-VERB_MODULES = ("edit", "synthesize", "sample")
+VERB_MODULES = ("edit", "evaluate", "sample", "synthesize")
 
 
 def build_parser() -> argparse.ArgumentParser:
