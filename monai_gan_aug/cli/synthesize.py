@@ -201,7 +201,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "a manifest CSV or a plain folder) into a new folder, each marked synthetic, with a "
         "manifest.csv recording source, generator (file + sha256 prefix), seed and region.",
     )
-    p.add_argument("--input", required=True, help="data set folder or CSV manifest")
+    p.add_argument(
+        "--input",
+        required=True,
+        help="data set folder or CSV manifest (a plain folder of images counts as all healthy for translate)",
+    )
     p.add_argument("--out", required=True, help="output folder (images/, masks_lesion/, manifest.csv)")
     p.add_argument(
         "--mode",
