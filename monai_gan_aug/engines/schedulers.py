@@ -13,14 +13,14 @@ from torch.optim.lr_scheduler import LambdaLR
 
 from ..errors import ConfigError
 
-__all__ = ["LinearDecay", "build_adam", "linear_decay_scheduler"]
+__all__ = ["ConfiguredLambdaLR", "LinearDecay", "build_adam", "linear_decay_scheduler"]
 
 
 class LinearDecay:
     """Multiplier ``1 - max(0, epoch + epoch_count - n_epochs) / (n_epochs_decay + 1)`` for ``LambdaLR``.
 
-    A callable object (not a closure) so that ``LambdaLR.state_dict`` stores its attributes as plain
-    values and the schedule is restored with the checkpoint.
+    The multiplier never goes below 0 (a run resumed past its planned end keeps a zero rate rather
+    than stepping backwards).
 
     Args:
         n_epochs: epochs at the initial learning rate.
@@ -37,14 +37,37 @@ class LinearDecay:
         self.epoch_count = int(epoch_count)
 
     def __call__(self, epoch: int) -> float:
-        return 1.0 - max(0, epoch + self.epoch_count - self.n_epochs) / float(self.n_epochs_decay + 1)
+        return max(0.0, 1.0 - max(0, epoch + self.epoch_count - self.n_epochs) / float(self.n_epochs_decay + 1))
+
+
+class ConfiguredLambdaLR(LambdaLR):
+    """``LambdaLR`` whose schedule always comes from the configuration, not from a checkpoint.
+
+    A resumed run restores the epoch counter and base rates, but a run resumed with more epochs
+    must decay over its new length: stock ``LambdaLR.load_state_dict`` would bring back the old
+    schedule's parameters (and, past its end, a negative rate).
+    """
+
+    def state_dict(self) -> dict:
+        state = super().state_dict()
+        state["lr_lambdas"] = [None] * len(self.lr_lambdas)  # None: LambdaLR's "nothing to restore"
+        return state
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        # checkpoints written before this class existed carry the old schedule's parameters: drop them
+        state = {**state_dict, "lr_lambdas": [None] * len(self.lr_lambdas)}
+        super().load_state_dict(state)
+        # The restored _last_lr was computed under the old schedule; recompute under this one.
+        for group, base, fn in zip(self.optimizer.param_groups, self.base_lrs, self.lr_lambdas):
+            group["lr"] = base * fn(self.last_epoch)
+        self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
 
 
 def linear_decay_scheduler(
     optimizer: torch.optim.Optimizer, n_epochs: int, n_epochs_decay: int, epoch_count: int = 1
 ) -> LambdaLR:
     """``LambdaLR`` with :class:`LinearDecay`; call ``step()`` once per epoch."""
-    return LambdaLR(optimizer, lr_lambda=LinearDecay(n_epochs, n_epochs_decay, epoch_count))
+    return ConfiguredLambdaLR(optimizer, lr_lambda=LinearDecay(n_epochs, n_epochs_decay, epoch_count))
 
 
 def build_adam(
