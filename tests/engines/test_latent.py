@@ -9,7 +9,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from monai_gan_aug.engines.checkpoint import AtomicCheckpointSaver, ResumeCheckpointLoader
-from monai_gan_aug.engines.latent import DCGANTrainer, FastGANTrainer, WGANGPTrainer
+from monai_gan_aug.engines.latent import DCGANTrainer, EmaWithWarmup, FastGANTrainer, WGANGPTrainer
 from monai_gan_aug.errors import ConfigError
 from monai_gan_aug.networks.dcgan import DCGANDiscriminator, DCGANGenerator
 from monai_gan_aug.networks.fastgan import FastGANDiscriminator, FastGANGenerator
@@ -116,12 +116,13 @@ def test_dcgan_trainer_updates_both_networks_and_samples():
     assert trainer.networks["G"].training  # eval-mode sampling restores train mode
 
 
-def _fastgan(max_epochs: int = 1, loader: DataLoader | None = None, decay: float = 0.9) -> FastGANTrainer:
+def _fastgan(max_epochs: int = 1, loader: DataLoader | None = None, decay: float = 0.9, warmup: bool = False) -> FastGANTrainer:
     torch.manual_seed(0)
     g, d = FastGANGenerator(latent_dim=4, image_size=32, ngf=4), FastGANDiscriminator(image_size=32, ndf=4)
     return FastGANTrainer(device="cpu", max_epochs=max_epochs, train_data_loader=loader or _loader(size=32),
                           generator=g, discriminator=d, g_optimizer=torch.optim.Adam(g.parameters(), 1e-3),
-                          d_optimizer=torch.optim.Adam(d.parameters(), 1e-3), ema_decay=decay, num_sample_images=2)
+                          d_optimizer=torch.optim.Adam(d.parameters(), 1e-3), ema_decay=decay, ema_warmup=warmup,
+                          num_sample_images=2)
 
 
 def test_fastgan_losses_and_ema_update():
@@ -137,6 +138,17 @@ def test_fastgan_losses_and_ema_update():
     torch.testing.assert_close(_params(ema.module), 0.9 * after[0] + 0.1 * after[1])
     assert not any(p.requires_grad for p in ema.parameters())
     assert trainer.sample_panels()["G(z)"].shape == (2, 1, 32, 32)
+
+
+def test_fastgan_ema_warmup():
+    trainer = _fastgan(decay=0.999, warmup=True)
+    g, ema = trainer.bare_networks["G"], trainer.bare_networks["G_ema"]
+    after = []
+    trainer.add_event_handler(Events.ITERATION_COMPLETED, lambda e: after.append(_params(g)))
+    trainer.run()
+    d = 2.0 / 11.0  # min(0.999, (1 + 1) / (10 + 1)) at the second update
+    torch.testing.assert_close(_params(ema.module), d * after[0] + (1 - d) * after[1])
+    assert EmaWithWarmup(0.999).decay_at(10_000) == 0.999 and EmaWithWarmup(0.999, warmup=False).decay_at(0) == 0.999
 
 
 def test_fastgan_needs_self_supervised_discriminator():
