@@ -1,5 +1,27 @@
-"""losses."""
+"""Adversarial (wrapping MONAI's), cycle/identity/reconstruction and gradient-penalty losses."""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from .adversarial import (
+    ADVERSARIAL_MODES,
+    AdversarialLoss,
+)
+from .cycle import (
+    CycleConsistencyLoss,
+    IdentityLoss,
+    ReconstructionLoss,
+)
+from .gradient_penalty import (
+    GradientPenaltyLoss,
+    gradient_penalty,
+)
+
+__all__ = [
+    "ADVERSARIAL_MODES",
+    "AdversarialLoss",
+    "CycleConsistencyLoss",
+    "IdentityLoss",
+    "ReconstructionLoss",
+    "GradientPenaltyLoss",
+    "gradient_penalty",
+]
