@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image
 import torch
 from monai.config import KeysCollection
 from monai.data import MetaTensor
@@ -43,7 +44,7 @@ from ..transforms.window import RandCropRegionWindowd
 from .datasets import dataset_from_path, manifest_dataset
 from .splits import patient_split
 
-__all__ = ["lesion_datalist", "TrainingRegiond", "lesion_train_transforms", "shared_lesion_items"]
+__all__ = ["lesion_datalist", "TrainingRegiond", "demo_edit_datalist", "lesion_train_transforms", "shared_lesion_items"]
 
 
 def _box_items(item: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -177,7 +178,26 @@ class _Binarised(MapTransform):
     def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
         d = dict(data)
         for key in self.key_iterator(d):
-            arr = torch.as_tensor(np.asarray(d[key]))
+            arr = torch.as_tensor(np.array(d[key]))  # a writable copy
             d[key] = MetaTensor((arr > arr.max() / 2).float().reshape(1, *arr.shape[-2:]))
         return d
 
+
+def demo_edit_datalist(n: int = 4, seed: int = 0, demo_kwargs: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Healthy held-out demo radiographs, each with one pneumonia-sized box drawn inside its lung.
+
+    The inputs of the ``lesion_inpaint`` bundle's inference when no CSV of regions is given.
+    """
+    from ..transforms.io import LoadXRay
+    from .demo import demo_dataset  # local: builds the demo data on first use
+
+    normals = [d for d in patient_split(demo_dataset(**dict(demo_kwargs or {})))["test"] if d["class_index"] == 0]
+    loader, draw = LoadXRay(), RandRegionMask(feather=0)
+    draw.set_random_state(seed)
+    items = []
+    for item in normals[:n]:
+        image = loader(item["image"])
+        lung = _Binarised(keys="m")({"m": np.asarray(Image.open(item["lung_mask"]))})["m"]
+        mask, _ = draw(image, lung=lung)
+        items.append({"image": item["image"], "boxes": mask.meta["region"]["boxes"]})
+    return items

@@ -26,7 +26,7 @@ from ..utils.device import default_device
 from ..utils.weights import shipped_weights_path
 from .region_edit import CLASS_HEALTHY, CLASS_PNEUMONIA, RegionEditInferer
 
-__all__ = ["EditResult", "PneumoniaEditor", "DEFAULT_WEIGHTS", "output_suffix_for"]
+__all__ = ["EditResult", "PneumoniaEditor", "DEFAULT_WEIGHTS", "edit_datalist", "output_suffix_for"]
 
 DEFAULT_WEIGHTS = "lesion_inpaint.pt"
 _CLASS_NAMES = {CLASS_HEALTHY: "healthy lung", CLASS_PNEUMONIA: "pneumonia"}
@@ -151,3 +151,42 @@ def _describe(record: dict[str, Any]) -> str:
     parts = [f"{k}={record[k]}" for k in keys if k in record]
     return ", ".join(parts) if parts else str(record)
 
+
+
+def edit_datalist(
+    editor: PneumoniaEditor,
+    items: list[dict[str, Any]],
+    output_dir: str | os.PathLike,
+    seed: int = 0,
+    samples: int = 1,
+    overwrite: bool = False,
+) -> Path:
+    """Edit every ``{"image": path, "boxes": [[x0, y0, x1, y1], ...]}`` item; write outputs and a manifest.
+
+    Outputs keep their input's format (``<stem>_pneumonia[_k]<ext>``); ``manifest.csv`` records,
+    per output, its source, region, seed and the generator weights. Returns the manifest path.
+    """
+    import csv
+
+    from ..utils.atomic import atomic_write
+
+    out_dir = Path(output_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for i, item in enumerate(items):
+        region = {"boxes": item["boxes"]} if "boxes" in item else item["region"]
+        image = editor.load(item["image"])
+        stem = Path(item["image"]).name.split(".")[0]
+        for k in range(samples):
+            tag = "" if samples == 1 else f"_{k}"
+            out = out_dir / f"{stem}_pneumonia{tag}{output_suffix_for(image.meta)}"
+            result = editor.edit(image, region, seed=seed + 1000 * i + k)
+            editor.save(result, out, overwrite=overwrite)
+            rows.append({"file": out.name, "source": item["image"], "region": str(region), "seed": result.seed,
+                         "weights": editor.weights_path.name, "class_index": editor.class_index})
+    manifest = out_dir / "manifest.csv"
+    with atomic_write(manifest) as tmp, open(tmp, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]) if rows else ["file"])
+        writer.writeheader()
+        writer.writerows(rows)
+    return manifest

@@ -44,7 +44,10 @@ class _ConvNormAct(nn.Module):
     def __init__(self, cin: int, cout: int, num_classes: int, stride: int = 1, dilation: int = 1, k: int = 3):
         super().__init__()
         pad = dilation * (k - 1) // 2
-        self.conv = nn.Conv2d(cin, cout, k, stride=stride, padding=pad, dilation=dilation, padding_mode="reflect")
+        # Reflection needs padding smaller than the feature map: dilated convolutions on the small
+        # bottleneck (8x8 at a 64 px window) pad with zeros instead.
+        mode = "reflect" if dilation == 1 else "zeros"
+        self.conv = nn.Conv2d(cin, cout, k, stride=stride, padding=pad, dilation=dilation, padding_mode=mode)
         self.norm = ConditionalInstanceNorm2d(cout, num_classes)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
