@@ -24,7 +24,10 @@ if [ -x "$venv/bin/python" ] && [ "$(cat "$venv/.install-stamp" 2>/dev/null)" = 
 fi
 
 py="$(pick_python)"
-[ -x "$venv/bin/python" ] || "$py" -m venv "$venv"
+# (Re)create the venv if it is missing or broken (e.g. an interrupted first run left it without pip).
+if ! "$venv/bin/python" -m pip --version >/dev/null 2>&1; then
+  "$py" -m venv --clear "$venv"
+fi
 echo "Installing monai-gan-aug into $venv (about 2 minutes on a fresh machine)..." >&2
 "$venv/bin/python" -m pip install --quiet --upgrade pip 2>&1 | grep -v "is ignored" >&2 || true
 # constraints.txt pins torch==2.13.0 (CPU); without it pip would fetch a multi-GB CUDA build.
