@@ -160,15 +160,19 @@ def edit_datalist(
     seed: int = 0,
     samples: int = 1,
     overwrite: bool = False,
+    panels: bool = False,
 ) -> Path:
     """Edit every ``{"image": path, "boxes": [[x0, y0, x1, y1], ...]}`` item; write outputs and a manifest.
 
     Outputs keep their input's format (``<stem>_pneumonia[_k]<ext>``); ``manifest.csv`` records,
-    per output, its source, region, seed and the generator weights. Returns the manifest path.
+    per output, its source, region, seed and the generator weights; ``panels=True`` also writes
+    ``panels/<output stem>.png`` (input | output with the region outlined | difference map).
+    Returns the manifest path.
     """
     import csv
 
     from ..utils.atomic import atomic_write
+    from ..visualize import edit_panel, save_rgb
 
     out_dir = Path(output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -182,6 +186,9 @@ def edit_datalist(
             out = out_dir / f"{stem}_pneumonia{tag}{output_suffix_for(image.meta)}"
             result = editor.edit(image, region, seed=seed + 1000 * i + k)
             editor.save(result, out, overwrite=overwrite)
+            if panels:
+                save_rgb(edit_panel(result.image, result.edited, result.region_mask),
+                         out_dir / "panels" / f"{out.name.split('.')[0]}.png")
             rows.append({"file": out.name, "source": item["image"], "region": str(region), "seed": result.seed,
                          "weights": editor.weights_path.name, "class_index": editor.class_index})
     manifest = out_dir / "manifest.csv"
