@@ -190,6 +190,17 @@ class MultiNetworkGanTrainer(Trainer):
             scaler.step(self.optimizers[n])
         scaler.update()
 
+    def publish_output(self, losses: Mapping[str, torch.Tensor | float]) -> dict[str, float]:
+        """End an iteration: losses as floats plus every optimiser's LR, set as ``state.output``.
+
+        Every trainer reports this way so that stock ``StatsHandler``/``MLFlowHandler`` log all of them.
+        """
+        out = {k: float(v.detach()) if isinstance(v, torch.Tensor) else float(v) for k, v in losses.items()}
+        out.update(self.current_lrs())
+        self.state.output = out
+        self.fire_event(IterationEvents.MODEL_COMPLETED)
+        return out
+
     def current_lrs(self) -> dict[str, float]:
         """``{"lr_<name>": lr}`` of the first parameter group of every optimiser."""
         return {f"lr_{n}": float(opt.param_groups[0]["lr"]) for n, opt in self.optimizers.items()}

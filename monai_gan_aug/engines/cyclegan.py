@@ -194,13 +194,7 @@ class CycleGANTrainer(MultiNetworkGanTrainer):
             loss_d_b = engine._discriminator_loss("D_B", real_b, engine.pools["B"].query(fake_b))
         engine.backward_step(loss_d_a + loss_d_b, "D", d_names)
 
-        out = {"loss_G": float(loss_g.detach())}
-        out.update({k: float(v.detach()) for k, v in g_losses.items()})
-        out.update({"loss_D_A": float(loss_d_a.detach()), "loss_D_B": float(loss_d_b.detach())})
-        out.update(engine.current_lrs())
-        engine.state.output = out
-        engine.fire_event(IterationEvents.MODEL_COMPLETED)
-        return out
+        return engine.publish_output({"loss_G": loss_g, **g_losses, "loss_D_A": loss_d_a, "loss_D_B": loss_d_b})
 
     def sample_panels(self, batchdata: Mapping[str, Any]) -> dict[str, torch.Tensor]:
         """``A, G_AB(A), G_BA(G_AB(A)), B, G_BA(B)`` for a batch, in ``[0, 1]`` on the CPU."""

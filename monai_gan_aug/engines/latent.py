@@ -134,10 +134,7 @@ class LatentGanTrainer(MultiNetworkGanTrainer):
         return self._forward_eval(run)
 
     def _finish(self, out: dict[str, float]) -> dict[str, float]:
-        out.update(self.current_lrs())
-        self.state.output = out
-        self.fire_event(IterationEvents.MODEL_COMPLETED)
-        return out
+        return self.publish_output(out)
 
 
 def _repeat_to(x: torch.Tensor, n: int) -> torch.Tensor:

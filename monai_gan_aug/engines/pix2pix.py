@@ -178,15 +178,10 @@ class Pix2PixTrainer(MultiNetworkGanTrainer):
             loss_d = 0.5 * (loss_real + loss_fake)
         engine.backward_step(loss_d, "D", ("D",))
 
-        out = {
-            "loss_G": float(loss_g.detach()), "loss_G_adv": float(loss_g_adv.detach()),
-            "loss_G_L1": float(loss_g_l1.detach()), "loss_D": float(loss_d.detach()),
-            "loss_D_real": float(loss_real.detach()), "loss_D_fake": float(loss_fake.detach()),
-        }
-        out.update(engine.current_lrs())
-        engine.state.output = out
-        engine.fire_event(IterationEvents.MODEL_COMPLETED)
-        return out
+        return engine.publish_output({
+            "loss_G": loss_g, "loss_G_adv": loss_g_adv, "loss_G_L1": loss_g_l1,
+            "loss_D": loss_d, "loss_D_real": loss_real, "loss_D_fake": loss_fake,
+        })
 
     def sample_panels(self, batchdata: Mapping[str, Any]) -> dict[str, torch.Tensor]:
         """``input, G input (masked), output, target`` in ``[0, 1]`` on the CPU."""
