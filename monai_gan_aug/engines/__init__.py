@@ -1,93 +1,59 @@
-"""Ignite trainers subclassing monai.engines.Trainer, and the handlers they share."""
+"""Ignite trainers subclassing monai.engines.Trainer, and the handlers they share.
+
+Names are imported lazily on first use (PEP 562), so importing one submodule does not import
+the dependencies of all the others.
+"""
 
 from __future__ import annotations
 
-from .base import (
-    MultiNetworkGanTrainer,
-    PrepareKeysBatch,
-    resolve_adversarial_loss,
-)
-from .cyclegan import (
-    CYCLEGAN_LOSS_KEYS,
-    CycleGANTrainer,
-)
-from .pix2pix import (
-    PIX2PIX_LOSS_KEYS,
-    Pix2PixTrainer,
-    masked_l1,
-)
-from .lesion import (
-    LESION_LOSS_KEYS,
-    LesionInpaintTrainer,
-)
-from .latent import (
-    DCGANTrainer,
-    EmaWithWarmup,
-    FastGANTrainer,
-    LatentGanTrainer,
-    WGANGPTrainer,
-    latent_dim_of,
-)
-from .image_pool import (
-    ImagePool,
-)
-from .checkpoint import (
-    AtomicCheckpointSaver,
-    ResumeCheckpointLoader,
-    latest_checkpoint,
-)
-from .samples import (
-    SampleGridSaver,
-    make_grid,
-    save_grid,
-)
-from .schedulers import (
-    ConfiguredLambdaLR,
-    LinearDecay,
-    build_adam,
-    linear_decay_scheduler,
-)
-from .tracking import (
-    GanMLFlowHandler,
-    default_tracking_uri,
-    flatten_params,
-    loss_output_transform,
-)
-from .budget import (
-    TimeBudget,
-)
+import importlib
+from typing import Any
 
-__all__ = [
-    "MultiNetworkGanTrainer",
-    "PrepareKeysBatch",
-    "resolve_adversarial_loss",
-    "CYCLEGAN_LOSS_KEYS",
-    "CycleGANTrainer",
-    "PIX2PIX_LOSS_KEYS",
-    "Pix2PixTrainer",
-    "masked_l1",
-    "LESION_LOSS_KEYS",
-    "LesionInpaintTrainer",
-    "DCGANTrainer",
-    "EmaWithWarmup",
-    "FastGANTrainer",
-    "LatentGanTrainer",
-    "WGANGPTrainer",
-    "latent_dim_of",
-    "ImagePool",
-    "AtomicCheckpointSaver",
-    "ResumeCheckpointLoader",
-    "latest_checkpoint",
-    "SampleGridSaver",
-    "make_grid",
-    "save_grid",
-    "ConfiguredLambdaLR",
-    "LinearDecay",
-    "build_adam",
-    "linear_decay_scheduler",
-    "GanMLFlowHandler",
-    "default_tracking_uri",
-    "flatten_params",
-    "loss_output_transform",
-    "TimeBudget",
-]
+_EXPORTS = {
+    "MultiNetworkGanTrainer": "base",
+    "PrepareKeysBatch": "base",
+    "resolve_adversarial_loss": "base",
+    "CYCLEGAN_LOSS_KEYS": "cyclegan",
+    "CycleGANTrainer": "cyclegan",
+    "PIX2PIX_LOSS_KEYS": "pix2pix",
+    "Pix2PixTrainer": "pix2pix",
+    "masked_l1": "pix2pix",
+    "LESION_LOSS_KEYS": "lesion",
+    "LesionInpaintTrainer": "lesion",
+    "DCGANTrainer": "latent",
+    "EmaWithWarmup": "latent",
+    "FastGANTrainer": "latent",
+    "LatentGanTrainer": "latent",
+    "WGANGPTrainer": "latent",
+    "latent_dim_of": "latent",
+    "ImagePool": "image_pool",
+    "AtomicCheckpointSaver": "checkpoint",
+    "ResumeCheckpointLoader": "checkpoint",
+    "latest_checkpoint": "checkpoint",
+    "SampleGridSaver": "samples",
+    "make_grid": "samples",
+    "save_grid": "samples",
+    "ConfiguredLambdaLR": "schedulers",
+    "LinearDecay": "schedulers",
+    "build_adam": "schedulers",
+    "linear_decay_scheduler": "schedulers",
+    "GanMLFlowHandler": "tracking",
+    "default_tracking_uri": "tracking",
+    "flatten_params": "tracking",
+    "loss_output_transform": "tracking",
+    "TimeBudget": "budget",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,51 +1,46 @@
-"""Inferers: region edit (crop, generate, composite), the headline edit pipeline, translation, difference maps."""
+"""Inferers: region edit (crop, generate, composite), the headline edit pipeline, translation, difference maps.
+
+Names are imported lazily on first use (PEP 562), so importing one submodule does not import
+the dependencies of all the others.
+"""
 
 from __future__ import annotations
 
-from .region_edit import (
-    CLASS_HEALTHY,
-    CLASS_PNEUMONIA,
-    RegionEditInferer,
-)
-from .edit import (
-    DEFAULT_WEIGHTS,
-    EditResult,
-    PneumoniaEditor,
-    output_suffix_for,
-)
-from .translation import (
-    TranslationInferer,
-    box_weight,
-)
-from .difference_map import (
-    DEFAULT_G_BA_WEIGHTS,
-    DifferenceMapInferer,
-    DifferenceMapLabelD,
-    DifferenceMapLabelDict,
-    DifferenceMapLabeld,
-    OUTPUTS,
-    dicom_seg_backend,
-    generator_size,
-    load_sick_to_healthy,
-)
+import importlib
+from typing import Any
 
-__all__ = [
-    "CLASS_HEALTHY",
-    "CLASS_PNEUMONIA",
-    "RegionEditInferer",
-    "DEFAULT_WEIGHTS",
-    "EditResult",
-    "PneumoniaEditor",
-    "output_suffix_for",
-    "TranslationInferer",
-    "box_weight",
-    "DEFAULT_G_BA_WEIGHTS",
-    "DifferenceMapInferer",
-    "DifferenceMapLabelD",
-    "DifferenceMapLabelDict",
-    "DifferenceMapLabeld",
-    "OUTPUTS",
-    "dicom_seg_backend",
-    "generator_size",
-    "load_sick_to_healthy",
-]
+_EXPORTS = {
+    "CLASS_HEALTHY": "region_edit",
+    "CLASS_PNEUMONIA": "region_edit",
+    "RegionEditInferer": "region_edit",
+    "DEFAULT_WEIGHTS": "edit",
+    "EditResult": "edit",
+    "PneumoniaEditor": "edit",
+    "edit_datalist": "edit",
+    "output_suffix_for": "edit",
+    "TranslationInferer": "translation",
+    "box_weight": "translation",
+    "DEFAULT_G_BA_WEIGHTS": "difference_map",
+    "DifferenceMapInferer": "difference_map",
+    "DifferenceMapLabelD": "difference_map",
+    "DifferenceMapLabelDict": "difference_map",
+    "DifferenceMapLabeld": "difference_map",
+    "OUTPUTS": "difference_map",
+    "dicom_seg_backend": "difference_map",
+    "generator_size": "difference_map",
+    "load_sick_to_healthy": "difference_map",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

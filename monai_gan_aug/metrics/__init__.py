@@ -1,95 +1,62 @@
-"""Generative-model metrics (FID, KID, IS-style score, precision/recall/density/coverage, MS-SSIM diversity) over pluggable feature extractors."""
+"""Generative-model metrics (FID, KID, IS-style score, precision/recall/density/coverage, MS-SSIM diversity) over pluggable feature extractors.
+
+Names are imported lazily on first use (PEP 562), so importing one submodule does not import
+the dependencies of all the others.
+"""
 
 from __future__ import annotations
 
-from .extractors import (
-    EXTRACTORS,
-    EfficientNetLite0Extractor,
-    FeatureExtractor,
-    InceptionV3Extractor,
-    JudgeExtractor,
-    ModuleExtractor,
-    RandomConvExtractor,
-    check_images,
-    get_extractor,
-    inception_weights_path,
-    tf1_resize_bilinear,
-)
-from .features import (
-    DEFAULT_CACHE_DIR,
-    cache_key,
-    cached_features,
-    check_features,
-    file_list_hash,
-)
-from .fid import (
-    GaussianStats,
-    fid_from_features,
-    frechet_distance,
-)
-from .kid import (
-    kid_from_features,
-    mmd2_unbiased,
-    polynomial_kernel,
-)
-from .inception_score import (
-    inception_score_from_probs,
-)
-from .prdc import (
-    knn_radii,
-    prdc_from_features,
-)
-from .diversity import (
-    MSSSIM_WEIGHTS,
-    msssim_diversity,
-    msssim_scales,
-)
-from .handlers import (
-    FIDHandler,
-    GenerativeMetricsHandler,
-)
-from .evaluate import (
-    ALL_METRICS,
-    IMAGE_SUFFIXES,
-    evaluate_folders,
-    list_images,
-    load_image,
-)
+import importlib
+from typing import Any
 
-__all__ = [
-    "EXTRACTORS",
-    "EfficientNetLite0Extractor",
-    "FeatureExtractor",
-    "InceptionV3Extractor",
-    "JudgeExtractor",
-    "ModuleExtractor",
-    "RandomConvExtractor",
-    "check_images",
-    "get_extractor",
-    "inception_weights_path",
-    "tf1_resize_bilinear",
-    "DEFAULT_CACHE_DIR",
-    "cache_key",
-    "cached_features",
-    "check_features",
-    "file_list_hash",
-    "GaussianStats",
-    "fid_from_features",
-    "frechet_distance",
-    "kid_from_features",
-    "mmd2_unbiased",
-    "polynomial_kernel",
-    "inception_score_from_probs",
-    "knn_radii",
-    "prdc_from_features",
-    "MSSSIM_WEIGHTS",
-    "msssim_diversity",
-    "msssim_scales",
-    "FIDHandler",
-    "GenerativeMetricsHandler",
-    "ALL_METRICS",
-    "IMAGE_SUFFIXES",
-    "evaluate_folders",
-    "list_images",
-    "load_image",
-]
+_EXPORTS = {
+    "EXTRACTORS": "extractors",
+    "EfficientNetLite0Extractor": "extractors",
+    "FeatureExtractor": "extractors",
+    "InceptionV3Extractor": "extractors",
+    "JudgeExtractor": "extractors",
+    "ModuleExtractor": "extractors",
+    "RandomConvExtractor": "extractors",
+    "check_images": "extractors",
+    "get_extractor": "extractors",
+    "inception_weights_path": "extractors",
+    "tf1_resize_bilinear": "extractors",
+    "DEFAULT_CACHE_DIR": "features",
+    "cache_key": "features",
+    "cached_features": "features",
+    "check_features": "features",
+    "file_list_hash": "features",
+    "GaussianStats": "fid",
+    "fid_from_features": "fid",
+    "frechet_distance": "fid",
+    "kid_from_features": "kid",
+    "mmd2_unbiased": "kid",
+    "polynomial_kernel": "kid",
+    "inception_score_from_probs": "inception_score",
+    "knn_radii": "prdc",
+    "prdc_from_features": "prdc",
+    "MSSSIM_WEIGHTS": "diversity",
+    "msssim_diversity": "diversity",
+    "msssim_scales": "diversity",
+    "FIDHandler": "handlers",
+    "GenerativeMetricsHandler": "handlers",
+    "ALL_METRICS": "evaluate",
+    "IMAGE_SUFFIXES": "evaluate",
+    "evaluate_folders": "evaluate",
+    "list_images": "evaluate",
+    "load_image": "evaluate",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

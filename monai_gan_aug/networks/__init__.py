@@ -1,93 +1,61 @@
-"""Generators, discriminators, critics and classifiers; :mod:`.factory` builds them from self-describing checkpoints."""
+"""Generators, discriminators, critics and classifiers; :mod:`.factory` builds them from self-describing checkpoints.
+
+Names are imported lazily on first use (PEP 562), so importing one submodule does not import
+the dependencies of all the others.
+"""
 
 from __future__ import annotations
 
-from .factory import (
-    NETWORKS,
-    build_network,
-    load_network,
-    save_network,
-)
-from .resnet_generator import (
-    ResNetGenerator,
-    ResidualBlock,
-)
-from .unet_generator import (
-    UNetGenerator,
-)
-from .patch_discriminator import (
-    DISCRIMINATOR_NORMS,
-    MultiScalePatchGANDiscriminator,
-    PatchGANDiscriminator,
-    RECEPTIVE_FIELDS,
-)
-from .lesion_generator import (
-    ConditionalInstanceNorm2d,
-    LesionDiscriminator,
-    LesionInpaintGenerator,
-)
-from .classifier import (
-    JUDGE_WEIGHTS,
-    PNEUMONIA_CLASS,
-    XRayClassifier,
-    load_pneumonia_judge,
-    pneumonia_probability,
-    resize_pad_square,
-)
-from .dcgan import (
-    DCGANDiscriminator,
-    DCGANGenerator,
-    check_image_batch,
-    check_image_size,
-    check_latent,
-    dcgan_init,
-)
-from .wgan import (
-    CRITIC_ACTIVATIONS,
-    CRITIC_NORMS,
-    WGANCritic,
-    WGANGenerator,
-)
-from .fastgan import (
-    FastGANDiscriminator,
-    FastGANGenerator,
-    SkipLayerExcitation,
-    crop_quadrant,
-)
+import importlib
+from typing import Any
 
-__all__ = [
-    "NETWORKS",
-    "build_network",
-    "load_network",
-    "save_network",
-    "ResNetGenerator",
-    "ResidualBlock",
-    "UNetGenerator",
-    "DISCRIMINATOR_NORMS",
-    "MultiScalePatchGANDiscriminator",
-    "PatchGANDiscriminator",
-    "RECEPTIVE_FIELDS",
-    "ConditionalInstanceNorm2d",
-    "LesionDiscriminator",
-    "LesionInpaintGenerator",
-    "JUDGE_WEIGHTS",
-    "PNEUMONIA_CLASS",
-    "XRayClassifier",
-    "load_pneumonia_judge",
-    "pneumonia_probability",
-    "resize_pad_square",
-    "DCGANDiscriminator",
-    "DCGANGenerator",
-    "check_image_batch",
-    "check_image_size",
-    "check_latent",
-    "dcgan_init",
-    "CRITIC_ACTIVATIONS",
-    "CRITIC_NORMS",
-    "WGANCritic",
-    "WGANGenerator",
-    "FastGANDiscriminator",
-    "FastGANGenerator",
-    "SkipLayerExcitation",
-    "crop_quadrant",
-]
+_EXPORTS = {
+    "NETWORKS": "factory",
+    "build_network": "factory",
+    "load_network": "factory",
+    "save_network": "factory",
+    "ResNetGenerator": "resnet_generator",
+    "ResidualBlock": "resnet_generator",
+    "UNetGenerator": "unet_generator",
+    "DISCRIMINATOR_NORMS": "patch_discriminator",
+    "MultiScalePatchGANDiscriminator": "patch_discriminator",
+    "PatchGANDiscriminator": "patch_discriminator",
+    "RECEPTIVE_FIELDS": "patch_discriminator",
+    "ConditionalInstanceNorm2d": "lesion_generator",
+    "LesionDiscriminator": "lesion_generator",
+    "LesionInpaintGenerator": "lesion_generator",
+    "JUDGE_WEIGHTS": "classifier",
+    "PNEUMONIA_CLASS": "classifier",
+    "XRayClassifier": "classifier",
+    "load_pneumonia_judge": "classifier",
+    "pneumonia_probability": "classifier",
+    "resize_pad_square": "classifier",
+    "DCGANDiscriminator": "dcgan",
+    "DCGANGenerator": "dcgan",
+    "check_image_batch": "dcgan",
+    "check_image_size": "dcgan",
+    "check_latent": "dcgan",
+    "dcgan_init": "dcgan",
+    "CRITIC_ACTIVATIONS": "wgan",
+    "CRITIC_NORMS": "wgan",
+    "WGANCritic": "wgan",
+    "WGANGenerator": "wgan",
+    "FastGANDiscriminator": "fastgan",
+    "FastGANGenerator": "fastgan",
+    "SkipLayerExcitation": "fastgan",
+    "crop_quadrant": "fastgan",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

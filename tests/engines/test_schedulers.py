@@ -18,10 +18,15 @@ def test_linear_decay_matches_reference_rule():
     assert lrs == pytest.approx([1.0, 1.0, 0.75, 0.5, 0.25, 0.0])
 
 
-def test_linear_decay_state_is_plain_values():
+def test_linear_decay_state_loads_with_weights_only(tmp_path):
+    # The schedule itself comes from the configuration on resume (tests/engines/test_schedulers_resume.py),
+    # so the state holds only plain values and no schedule parameters.
     opt = build_adam(torch.nn.Linear(2, 2))
-    state = linear_decay_scheduler(opt, 3, 4).state_dict()
-    assert state["lr_lambdas"][0] == {"n_epochs": 3, "n_epochs_decay": 4, "epoch_count": 1}
+    sched = linear_decay_scheduler(opt, 3, 4)
+    sched.step()
+    torch.save(sched.state_dict(), tmp_path / "s.pt")
+    state = torch.load(tmp_path / "s.pt", weights_only=True)
+    assert state["lr_lambdas"] == [None] and state["last_epoch"] == 1
 
 
 def test_bad_values_rejected():
