@@ -59,7 +59,8 @@ def test_metadata_valid_against_local_schema():
         json.loads((CONFIGS / name).read_text())
 
 
-def test_training_on_pseudo_labels(data, g_ba, tmp_path):
+def test_training_on_pseudo_labels(data, g_ba, tmp_path, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     out = tmp_path / "run"
     run(
         run_id="training",
@@ -82,6 +83,15 @@ def test_training_on_pseudo_labels(data, g_ba, tmp_path):
     unet = load_network(out / "models" / "model.pt")
     assert unet.info["iterations"] == 4 and unet.info["pseudo_label_generator"] == "G_BA.pt"
     assert (out / "checkpoints" / "checkpoint_final.pt").is_file()
+    # tracked in the local MLflow store like every bundle: params, the loss curve, the final checkpoint
+    import mlflow
+
+    from monai_gan_aug.engines.tracking import default_tracking_uri
+
+    client = mlflow.tracking.MlflowClient(tracking_uri=default_tracking_uri(out))
+    (run_,) = client.search_runs(client.get_experiment_by_name("diffmap_segmentation").experiment_id)
+    assert run_.data.params["image_size"] == "32" and "loss" in run_.data.metrics
+    assert "checkpoint_final.pt" in {a.path for a in client.list_artifacts(run_.info.run_id)}
     y = unet(torch.rand(1, 1, 32, 32))
     assert y.shape == (1, 1, 32, 32) and torch.isfinite(y).all()
 
