@@ -567,17 +567,31 @@ def _write_radiographs(out: Path, ph: _Phantom, n_pairs: int, size: int, seed: i
     for i in range(n_pairs):
         # One generator per pair: pair i is the same whatever n_pairs is.
         pair = _render_pair(ph, np.random.default_rng([seed, 0, i]), size)
-        pid = f"demo{seed}-pair{i:04d}"
-        lung, lesion = f"masks/pair{i:04d}.png", f"masks_lesion/pair{i:04d}_pneumonia.png"
-        _save_png(out / lung, pair["lung"])
-        _save_png(out / lesion, pair["lesion"])
-        for label in ("normal", "pneumonia"):
-            file = f"images/pair{i:04d}_{label}.png"
-            _save_png(out / file, pair[label])
-            sick = label == "pneumonia"
-            rows.append({"file": file, "label": label, "patient": pid, "mask_file": lung,
-                         "bbox": _boxes_text(pair["lesion"]) if sick else "", **common,
-                         "lesion_mask_file": lesion if sick else "", "pair_id": pid})
+        rows += _save_pair(out, pair, f"demo{seed}-pair{i:04d}", ("images", "masks", "masks_lesion"),
+                           f"pair{i:04d}", common)
+    return rows
+
+
+def _save_pair(out: Path, pair: dict[str, np.ndarray], pid: str, folders: Sequence[str], stem: str,
+               extra: dict[str, Any]) -> list[dict[str, Any]]:
+    """Write a healthy/pneumonia twin with its lung and lesion masks; return its two manifest rows.
+
+    Args:
+        folders: (images, lung masks, lesion masks) sub-folders of ``out``.
+        stem: file-name stem of this pair; ``extra``: further manifest columns.
+    """
+    images, lungs, lesions = folders
+    lung, lesion = f"{lungs}/{stem}.png", f"{lesions}/{stem}_pneumonia.png"
+    _save_png(out / lung, pair["lung"])
+    _save_png(out / lesion, pair["lesion"])
+    rows = []
+    for label in ("normal", "pneumonia"):
+        file = f"{images}/{stem}_{label}.png"
+        _save_png(out / file, pair[label])
+        sick = label == "pneumonia"
+        rows.append({"file": file, "label": label, "patient": pid, "mask_file": lung,
+                     "bbox": _boxes_text(pair["lesion"]) if sick else "", **extra,
+                     "lesion_mask_file": lesion if sick else "", "pair_id": pid})
     return rows
 
 
@@ -591,18 +605,8 @@ def _write_ct(out: Path, ph: _Phantom, n_slices: int, size: int, seed: int) -> l
     rows = []
     for k, z in enumerate(_ct_slice_indices(ph, n_slices)):
         pair = _ct_pair(ph, z, np.random.default_rng([seed, 1, k]), size)
-        pid = f"demo{seed}-ct{k:03d}"
-        lung, lesion = f"ct_masks/ct{k:03d}.png", f"ct_masks_lesion/ct{k:03d}_pneumonia.png"
-        _save_png(out / lung, pair["lung"])
-        _save_png(out / lesion, pair["lesion"])
-        for label in ("normal", "pneumonia"):
-            file = f"ct_slices/ct{k:03d}_{label}.png"
-            _save_png(out / file, pair[label])
-            sick = label == "pneumonia"
-            rows.append({"file": file, "label": label, "patient": pid, "mask_file": lung,
-                         "bbox": _boxes_text(pair["lesion"]) if sick else "", "slice_index": z,
-                         "z_mm": f"{z * ph.full_spacing[2]:.1f}", **common,
-                         "lesion_mask_file": lesion if sick else "", "pair_id": pid})
+        rows += _save_pair(out, pair, f"demo{seed}-ct{k:03d}", ("ct_slices", "ct_masks", "ct_masks_lesion"),
+                           f"ct{k:03d}", {"slice_index": z, "z_mm": f"{z * ph.full_spacing[2]:.1f}", **common})
     return rows
 
 
