@@ -26,6 +26,7 @@ from .engines.runtime import is_rank0
 from .errors import ConfigError, DatasetError, MissingWeightsError
 from .networks.factory import save_network
 from .utils.atomic import atomic_write
+from .utils.checkpoint import load_checkpoint
 
 __all__ = [
     "META_SCHEMA",
@@ -37,6 +38,7 @@ __all__ = [
     "list_images",
     "set_threads",
     "verify_bundle_metadata",
+    "warm_start",
     "write_json",
 ]
 
@@ -76,6 +78,31 @@ def set_threads(n: int | None = None) -> int:
     n = int(n) if n else min(4, os.cpu_count() or 1)
     torch.set_num_threads(max(1, n))
     return torch.get_num_threads()
+
+
+def warm_start(network: torch.nn.Module, weights: str | os.PathLike | None) -> str | None:
+    """Initialise ``network`` from a self-describing checkpoint (``None``: leave it as built).
+
+    Used to start a run from another run's generator, e.g. a 128 px lesion generator from the
+    shipped 64 px one (the networks are fully convolutional, so the weights fit any working size).
+    A resumed run's checkpoint is loaded afterwards and wins. Returns the path used.
+
+    Raises:
+        MissingWeightsError: ``weights`` does not exist.
+        ConfigError: the checkpoint's weights do not fit ``network``.
+    """
+    if weights is None:
+        return None
+    path = Path(weights)
+    if not path.is_file():
+        raise MissingWeightsError(f"warm-start weights not found: {path}")
+    state = load_checkpoint(path, map_location="cpu")
+    state = state.get("state_dict", state)
+    try:
+        network.load_state_dict(state)
+    except RuntimeError as exc:
+        raise ConfigError(f"warm-start weights {path} do not fit {type(network).__name__}: {exc}") from exc
+    return str(path)
 
 
 def _class_of(label: str) -> int:

@@ -65,3 +65,28 @@ def test_max_items_is_applied_after_the_split(manifest_dir):
 def test_bad_split_is_a_config_error(manifest_dir):
     with pytest.raises(ConfigError, match="split"):
         domain_items(str(manifest_dir), "normal", split="training")
+
+
+def test_warm_start_copies_weights_and_rejects_mismatch(tmp_path):
+    """warm_start loads a saved generator into a fresh one; absent files and misfits fail clearly."""
+    import torch
+
+    from monai_gan_aug.bundle_utils import warm_start
+    from monai_gan_aug.errors import MissingWeightsError
+    from monai_gan_aug.networks.factory import build_network, save_network
+
+    kwargs = {"ngf": 8, "n_res_blocks": 1, "num_classes": 2}
+    torch.manual_seed(0)
+    source = build_network("lesion_generator", **kwargs)
+    save_network(source, "lesion_generator", kwargs, tmp_path / "g.pt")
+    torch.manual_seed(1)
+    target = build_network("lesion_generator", **kwargs)
+    assert warm_start(target, None) is None
+    assert warm_start(target, tmp_path / "g.pt") == str(tmp_path / "g.pt")
+    for name, value in source.state_dict().items():
+        assert torch.equal(value, target.state_dict()[name]), name
+    with pytest.raises(MissingWeightsError):
+        warm_start(target, tmp_path / "absent.pt")
+    wider = build_network("lesion_generator", **{**kwargs, "ngf": 16})
+    with pytest.raises(ConfigError, match="do not fit"):
+        warm_start(wider, tmp_path / "g.pt")
