@@ -43,6 +43,7 @@ _EXPORTS = {
     "IMAGE_SUFFIXES": "evaluate",
     "evaluate_folders": "evaluate",
     "list_images": "evaluate",
+    "utility_experiment": "downstream",
     "load_image": "evaluate",
 }
 

@@ -1,0 +1,149 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from scipy import stats
+
+from monai_gan_aug.errors import ConfigError, DatasetError
+from monai_gan_aug.metrics.downstream import (
+    check_disjoint,
+    evaluate_classifier,
+    paired_difference_ci,
+    sample_real_subset,
+    train_classifier,
+    utility_experiment,
+)
+
+torch.set_num_threads(1)
+
+SIZE = 32
+
+
+def toy_items(n_per_class: int, seed: int, prefix: str = "p") -> list[dict]:
+    """Class 1: a bright disc at a random place on a noisy background; class 0: background only."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:SIZE, :SIZE]
+    items = []
+    for k in range(2 * n_per_class):
+        label = k % 2
+        img = 0.3 + 0.05 * rng.standard_normal((SIZE, SIZE))
+        if label:
+            cy, cx = rng.integers(8, SIZE - 8, size=2)
+            img[(yy - cy) ** 2 + (xx - cx) ** 2 <= 25] = 0.95
+        items.append({"image": torch.from_numpy(np.clip(img, 0, 1)).float()[None], "label": label,
+                      "patient": f"{prefix}{seed}_{k}"})
+    return items
+
+
+def test_classifier_learns_separable_toy_set():
+    train, test = toy_items(16, seed=0, prefix="tr"), toy_items(12, seed=1, prefix="te")
+    model = train_classifier(train, None, size=SIZE, epochs=6, seed=0, batch_size=8, lr=3e-3, augment=False)
+    scores = evaluate_classifier(model, test)
+    assert scores["auc"] > 0.9
+    assert scores["n"] == 24 and scores["n_pneumonia"] == 12 and scores["n_normal"] == 12
+    assert 0.0 <= scores["accuracy"] <= 1.0
+
+
+def test_training_is_deterministic_given_seed():
+    train, test = toy_items(6, seed=2), toy_items(4, seed=3, prefix="te")
+    kw = dict(size=SIZE, epochs=1, seed=5, batch_size=4)
+    p1 = evaluate_classifier(train_classifier(train, **kw), test)
+    p2 = evaluate_classifier(train_classifier(train, **kw), test)
+    assert p1 == p2
+
+
+def test_paired_difference_ci_matches_numpy_t_interval():
+    a, b = [0.70, 0.75, 0.80, 0.72], [0.74, 0.76, 0.86, 0.71]
+    d = np.array(b) - np.array(a)
+    half = stats.t.ppf(0.975, df=3) * d.std(ddof=1) / np.sqrt(4)
+    out = paired_difference_ci(a, b)
+    assert out["n"] == 4
+    assert out["mean"] == pytest.approx(d.mean())
+    assert out["sd"] == pytest.approx(d.std(ddof=1))
+    assert out["ci"] == pytest.approx([d.mean() - half, d.mean() + half])
+    # known numbers: d = [0.04, 0.01, 0.06, -0.01], mean 0.025, t_{0.975,3} = 3.182446
+    assert out["mean"] == pytest.approx(0.025)
+    assert out["ci"][1] - out["ci"][0] == pytest.approx(2 * 3.182446 * 0.0310913 / 2, rel=1e-4)
+    assert paired_difference_ci([0.5], [0.6])["ci"] is None
+    with pytest.raises(ConfigError):
+        paired_difference_ci([0.5, 0.6], [0.6])
+
+
+def test_real_subset_is_seeded_balanced_and_from_training_items():
+    train, test = toy_items(10, seed=0, prefix="tr"), toy_items(5, seed=1, prefix="te")
+    s1, s2, s3 = (sample_real_subset(train, 4, seed) for seed in (7, 7, 8))
+    pats = lambda s: [i["patient"] for i in s]  # noqa: E731
+    assert pats(s1) == pats(s2)
+    assert pats(s1) != pats(s3)
+    assert sorted(i["label"] for i in s1) == [0] * 4 + [1] * 4
+    assert len(set(pats(s1))) == 8
+    assert set(pats(s1)) <= {i["patient"] for i in train}
+    assert not set(pats(s1)) & {i["patient"] for i in test}
+    check_disjoint(s1, test, "real")  # no error
+    with pytest.raises(DatasetError, match="overlap"):
+        check_disjoint(s1 + test[:1], test, "real")
+
+
+def test_errors():
+    train = toy_items(3, seed=0)
+    with pytest.raises(DatasetError, match="only 3 available"):
+        sample_real_subset(train, 4, 0)
+    model = train_classifier(train, size=SIZE, epochs=1, seed=0, batch_size=4)
+    with pytest.raises(DatasetError, match="empty"):
+        evaluate_classifier(model, [])
+    with pytest.raises(DatasetError, match="only class 0"):
+        evaluate_classifier(model, [i for i in toy_items(3, seed=1, prefix="te") if i["label"] == 0])
+    with pytest.raises(DatasetError, match="only class 1"):
+        train_classifier([i for i in train if i["label"] == 1], size=SIZE, epochs=1)
+    synth = [dict(i, label=1) for i in toy_items(2, seed=4, prefix="sy")]
+    with pytest.raises(DatasetError, match="only 3 available"):
+        utility_experiment(train, synth, toy_items(2, seed=5, prefix="te"), seeds=[0], n_real=4,
+                           n_synthetic=1, size=SIZE, epochs=1)
+    with pytest.raises(DatasetError, match="overlap"):
+        utility_experiment(train, synth, train, seeds=[0], n_real=2, n_synthetic=1, size=SIZE, epochs=1)
+
+
+def test_utility_experiment_reports_both_arms_and_paired_difference():
+    train, test = toy_items(8, seed=0, prefix="tr"), toy_items(6, seed=1, prefix="te")
+    synth = [i for i in toy_items(6, seed=2, prefix="sy") if i["label"] == 1]
+    out = utility_experiment(train, synth, test, seeds=[0, 1], n_real=3, n_synthetic=4, size=SIZE, epochs=1,
+                             batch_size=4)
+    assert [r["seed"] for r in out["per_seed"]] == [0, 1]
+    for row in out["per_seed"]:
+        assert row["real_only"]["n_train"] == 6 and row["real_plus_synthetic"]["n_train"] == 10
+    a = [r["real_only"]["auc"] for r in out["per_seed"]]
+    b = [r["real_plus_synthetic"]["auc"] for r in out["per_seed"]]
+    assert out["auc_difference"] == paired_difference_ci(a, b)
+    assert out["auc_difference"]["mean"] == pytest.approx(np.mean(np.array(b) - np.array(a)))
+
+
+@pytest.mark.parametrize("method", ["lesion_inpaint", "cyclegan"])
+def test_synthesize_pneumonia_with_shipped_generators(method):
+    from monai_gan_aug.metrics.downstream import synthesize_pneumonia
+
+    rng = np.random.default_rng(0)
+    normals = [{"image": torch.from_numpy(rng.uniform(0.2, 0.6, (1, 96, 80))).float(), "label": 0,
+                "patient": f"n{k}"} for k in range(2)]
+    out = synthesize_pneumonia(normals, method, seed=3)
+    again = synthesize_pneumonia(normals, method, seed=3)
+    assert [o["label"] for o in out] == [1, 1]
+    assert [o["patient"] for o in out] == ["n0", "n1"]
+    assert all(o["synthetic"] == method for o in out)
+    for src, o, o2 in zip(normals, out, again):
+        assert o["image"].shape == (1, 96, 80)
+        assert 0.0 <= float(o["image"].min()) and float(o["image"].max()) <= 1.0
+        assert float((o["image"] - src["image"]).abs().max()) > 0.01  # the generator changed the film
+        assert torch.equal(o["image"], o2["image"])  # seeded
+    resized = synthesize_pneumonia(normals[:1], method, seed=3, size=SIZE)
+    assert resized[0]["image"].shape == (1, SIZE, SIZE)
+    with pytest.raises(ConfigError):
+        synthesize_pneumonia(normals, "dcgan")
+
+
+def test_validation_keeps_the_best_epoch():
+    train, val = toy_items(6, seed=6, prefix="tr"), toy_items(4, seed=7, prefix="va")
+    kw = dict(size=SIZE, epochs=3, seed=1, batch_size=4, augment=False)
+    last = evaluate_classifier(train_classifier(train, None, **kw), val)["auc"]
+    best = evaluate_classifier(train_classifier(train, val, **kw), val)["auc"]
+    assert best >= last  # the kept epoch is the best of the three on val, the last one included
