@@ -6,7 +6,7 @@ images made from *train-split* normal films by the shipped generator (``--method
 scored (ROC-AUC, accuracy at 0.5) on the whole real *test* split. Reports per-seed scores, the mean
 paired difference B - A and a 95 % Student-t interval over seeds. See docs/downstream.md.
 
-Usage (defaults sized for about an hour on a 2-core CPU)::
+Usage (defaults: 2-15 min on this 2-core CPU depending on load, see docs/downstream.md)::
 
     nice -n 15 .venv/bin/python scripts/eval_downstream.py --method lesion_inpaint --json /tmp/downstream.json
 
