@@ -31,6 +31,7 @@ from torch import nn
 from ..errors import ConfigError, DatasetError
 
 __all__ = [
+    "classifier_augmentation",
     "NETWORKS",
     "SYNTHESIS_METHODS",
     "prepare_items",
@@ -126,14 +127,19 @@ def build_network(network: str, size: int) -> nn.Module:
     raise ConfigError(f"network must be one of {NETWORKS}, got {network!r}")
 
 
-def _augmentation(size: int):
-    # Same augmentation as scripts/train_classifier.py, scaled to the working size; no flips
-    # (chest films have laterality).
+def classifier_augmentation(translate_px: float):
+    """The MONAI augmentation the project's X-ray classifiers train with (the judge and this harness).
+
+    Affine (p 0.8: rotation 0.15 rad, scale 12 %, shear 0.05, translation ``translate_px``),
+    contrast gamma 0.7-1.5 (p 0.5), Gaussian noise sigma 0.02 (p 0.3), on key ``"image"``. No
+    horizontal flip: chest films have laterality (heart on the left), a flipped film looks like
+    dextrocardia, and since the judge's features also score GAN realism it should notice that.
+    """
     from monai.transforms import Compose, RandAdjustContrastd, RandAffined, RandGaussianNoised
 
     return Compose([
         RandAffined("image", prob=0.8, rotate_range=0.15, scale_range=0.12,
-                    translate_range=(0.08 * size, 0.08 * size), shear_range=0.05, padding_mode="zeros"),
+                    translate_range=(translate_px, translate_px), shear_range=0.05, padding_mode="zeros"),
         RandAdjustContrastd("image", prob=0.5, gamma=(0.7, 1.5)),
         RandGaussianNoised("image", prob=0.3, std=0.02),
     ])
@@ -201,7 +207,7 @@ def train_classifier(
     steps = epochs * math.ceil(len(data) / batch_size)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.1)
     loader = DataLoader(Dataset([{"image": d["image"], "label": d["label"]} for d in data],
-                                transform=_augmentation(size) if augment else None),
+                                transform=classifier_augmentation(0.08 * size) if augment else None),
                         batch_size=batch_size, shuffle=True, num_workers=0)
     best_auc, best_state, start = -1.0, None, time.time()
     for _ in range(epochs):
