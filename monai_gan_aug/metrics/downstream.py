@@ -249,17 +249,17 @@ def predict_probabilities(
     Items are resized/padded to the network's ``spatial_size`` when it has one (else used as given,
     after :func:`prepare_items` if they are paths).
     """
-    model.eval()
-    device = next(model.parameters()).device
+    from ..networks.classifier import pneumonia_probability
+
     size = getattr(model, "spatial_size", None)
     probs = []
-    for i in range(0, len(items), batch_size):
+    for i in range(0, len(items), batch_size):  # load and resize one batch at a time
         chunk = items[i : i + batch_size]
         if size is not None:
             x = torch.stack([d["image"] for d in prepare_items(chunk, size)])
         else:
             x = torch.stack([_load_image(d["image"]) for d in chunk])
-        probs.append(torch.softmax(model(x.to(device)), dim=1)[:, 1].cpu())
+        probs.append(pneumonia_probability(model, x, batch_size))
     return torch.cat(probs).numpy().astype(np.float64)
 
 
