@@ -12,12 +12,13 @@ is applied. Reported, with bootstrap 95 % intervals:
 * the pneumonia judge's (``load_pneumonia_judge``) whole-image rate of P(pneumonia) > 0.5 and mean
   P(pneumonia), before and after the edit, and the same with the region painted as *healthy*
   (a control: the same pipeline without the pneumonia class);
-* the judge's score on a square crop around the region (side twice the box's longer side, so the
-  region fills about a quarter of it), before and after the pneumonia edit and after the healthy
-  control: this asks whether the *edited region* reads as pneumonia, which a whole-film score
-  dilutes when the box is small. The judge was trained on whole films, so these crop scores are an
-  out-of-distribution use of it; compare them only with each other;
-* the judge's score on crops away from the region (the quadrant farthest from it), before and after.
+* the *region judge*'s (``monai_gan_aug.metrics.region_judge``: the same classifier architecture
+  trained on windows around lung regions of the training split) score of the window around the
+  region (side twice the box's longer side), before and after the pneumonia edit and after the
+  healthy control: does the *edited region* read as pneumonia, which a whole-film score dilutes
+  when the box is small;
+* away from the region: the region judge on the mirrored window in the other lung, and the
+  whole-film judge on the quadrant farthest from the region, before and after.
 
 Prints a JSON summary; skips with a clear message when the data folder is absent.
 """
@@ -53,20 +54,11 @@ def _far_crop(img: torch.Tensor, box: list[int]) -> torch.Tensor:
     return img[..., qy : qy + h // 2, qx : qx + w // 2]
 
 
-def _region_crop(img: torch.Tensor, box: list[int], scale: float = 2.0) -> torch.Tensor:
-    """A square crop centred on the box, side ``scale`` times its longer side, shifted to fit the image."""
-    h, w = img.shape[-2:]
-    side = int(min(h, w, round(scale * max(box[2] - box[0], box[3] - box[1]))))
-    cx, cy = (box[0] + box[2]) // 2, (box[1] + box[3]) // 2
-    x0 = int(min(max(cx - side // 2, 0), w - side))
-    y0 = int(min(max(cy - side // 2, 0), h - side))
-    return img[..., y0 : y0 + side, x0 : x0 + side]
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
     parser.add_argument("--weights", default=None, help="lesion generator (default: shipped)")
+    parser.add_argument("--region-judge", default=None, help="region judge weights (default: shipped)")
     parser.add_argument("--n", type=int, default=60, help="held-out normal images to edit")
     parser.add_argument("--figure", default=None, help="write a grid of inputs, regions and outputs here")
     parser.add_argument("--threads", type=int, default=None)
@@ -82,6 +74,7 @@ def main() -> int:
     from monai_gan_aug.data.datasets import manifest_dataset
     from monai_gan_aug.data.splits import patient_split
     from monai_gan_aug.inferers.edit import PneumoniaEditor
+    from monai_gan_aug.metrics.region_judge import load_region_judge, mirrored_box, region_pneumonia_probability
     from monai_gan_aug.networks.classifier import load_pneumonia_judge, pneumonia_probability
     from monai_gan_aug.transforms.io import LoadXRay
     from monai_gan_aug.transforms.region import RandRegionMask
@@ -92,11 +85,13 @@ def main() -> int:
     editor = PneumoniaEditor(weights=args.weights, feather=8)
     healthy_editor = PneumoniaEditor(weights=args.weights, feather=8, class_index=0)
     judge = load_pneumonia_judge()
+    region_judge = load_region_judge(path=args.region_judge)
     loader = LoadXRay()
     from PIL import Image
 
     times, before, after, after_healthy, far_before, far_after, panels = [], [], [], [], [], [], []
     region_scores: list[list[float]] = []  # per image: before, pneumonia edit, healthy control
+    mirror_scores: list[list[float]] = []  # per image: mirrored window before, after the pneumonia edit
     with tempfile.TemporaryDirectory() as tmp:
         for i, item in enumerate(items):
             lung = torch.from_numpy((np.asarray(Image.open(item["lung_mask"])) > 127).astype(np.float32))[None]
@@ -114,8 +109,10 @@ def main() -> int:
             before.append(float(p[0]))
             after.append(float(p[1]))
             after_healthy.append(float(p[2]))
-            region = [_region_crop(t.as_tensor(), box) for t in (result.image, result.edited, control.edited)]
-            region_scores.append([float(v) for v in pneumonia_probability(judge, torch.stack(region))])
+            films = [t.as_tensor() for t in (result.image, result.edited, control.edited)]
+            region_scores.append(region_pneumonia_probability(region_judge, films, [box] * 3).tolist())
+            mirror = mirrored_box(box, films[0].shape[-1])
+            mirror_scores.append(region_pneumonia_probability(region_judge, films[:2], [mirror] * 2).tolist())
             crops = torch.stack([_far_crop(result.image.as_tensor(), box), _far_crop(result.edited.as_tensor(), box)])
             q = pneumonia_probability(judge, crops)
             far_before.append(float(q[0]))
@@ -126,7 +123,7 @@ def main() -> int:
 
     b, a, h = np.array(before), np.array(after), np.array(after_healthy)
     fb, fa = np.array(far_before), np.array(far_after)
-    r = np.array(region_scores)
+    r, m = np.array(region_scores), np.array(mirror_scores)
     summary = {
         "images": len(items),
         "weights": str(editor.weights_path),
@@ -141,16 +138,22 @@ def main() -> int:
             "before": float(b.mean()), "after_pneumonia_edit": float(a.mean()), "after_healthy_edit": float(h.mean()),
             "mean_shift_ci95": _bootstrap(a - b),
         },
-        "region_crop_rate_p_gt_0.5": {
+        "region_judge": str(args.region_judge or "shipped"),
+        "region_rate_p_gt_0.5": {
             "before": float((r[:, 0] > 0.5).mean()), "after_pneumonia_edit": float((r[:, 1] > 0.5).mean()),
             "after_healthy_edit": float((r[:, 2] > 0.5).mean()),
             "after_pneumonia_ci95": _bootstrap((r[:, 1] > 0.5).astype(float)),
         },
-        "region_crop_mean_p": {
+        "region_mean_p": {
             "before": float(r[:, 0].mean()), "after_pneumonia_edit": float(r[:, 1].mean()),
             "after_healthy_edit": float(r[:, 2].mean()), "mean_shift_ci95": _bootstrap(r[:, 1] - r[:, 0]),
         },
-        "far_crop_mean_abs_change": float(np.abs(fa - fb).mean()),
+        "mirrored_window_region_judge": {
+            "mean_p_before": float(m[:, 0].mean()), "mean_p_after": float(m[:, 1].mean()),
+            "mean_abs_change": float(np.abs(m[:, 1] - m[:, 0]).mean()),
+            "max_abs_change": float(np.abs(m[:, 1] - m[:, 0]).max()),
+        },
+        "far_quadrant_whole_film_judge_mean_abs_change": float(np.abs(fa - fb).mean()),
     }
     print(json.dumps(summary, indent=2))
     if args.json:

@@ -8,6 +8,13 @@ Example (the command that made the shipped weights; see docs/classifier.md)::
 
     nohup .venv/bin/python scripts/train_classifier.py --epochs 50 --max-minutes 22 \
         > /tmp/judge.log 2>&1 &
+
+With ``--region-crops K`` it trains the *region judge* instead
+(:mod:`monai_gan_aug.metrics.region_judge`): every film with a lung mask gives ``K`` windows around
+boxes drawn from the RSNA prior inside its lung, labelled by the film's diagnosis; the split is the
+same patient split (made before filtering, so held-out films stay held out everywhere)::
+
+    .venv/bin/python scripts/train_classifier.py --region-crops 6 --size 96 --epochs 30 --max-minutes 20
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ from monai_gan_aug.errors import DatasetError
 from monai_gan_aug.metrics.downstream import classifier_augmentation
 from monai_gan_aug.networks.classifier import PNEUMONIA_CLASS, XRayClassifier, resize_pad_square
 from monai_gan_aug.networks.factory import save_network
+from monai_gan_aug.metrics.region_judge import REGION_CONTEXT, REGION_JUDGE_WEIGHTS
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data"
@@ -62,6 +70,24 @@ def load_resized(path: str, size: int) -> torch.Tensor:
 
 def preload(rows: list[dict], size: int) -> list[dict]:
     return [{"image": load_resized(r["image"], size), "label": LABELS[r["label"]]} for r in rows]
+
+
+def preload_regions(rows: list[dict], size: int, per_film: int, folder: Path) -> list[dict]:
+    """``per_film`` region windows of every film with a lung mask (seeded by the film's file name)."""
+    import zlib
+
+    from monai_gan_aug.metrics.region_judge import draw_lung_boxes, region_window
+
+    items = []
+    for r in rows:
+        if not r.get("mask_file"):
+            continue
+        image = torch.from_numpy(np.asarray(Image.open(r["image"]).convert("L"), dtype=np.float32) / 255.0)[None]
+        lung = np.asarray(Image.open(folder / r["mask_file"]).convert("L")) > 127
+        seed = zlib.crc32(r["file"].encode())  # stable across runs and Python hash seeds
+        for box in draw_lung_boxes(image, lung, per_film, seed):
+            items.append({"image": region_window(image, box, size), "label": LABELS[r["label"]]})
+    return items
 
 
 def augmentation() -> Compose:
@@ -121,7 +147,10 @@ def parse_args() -> argparse.Namespace:
     p.add_argument(
         "--data", type=Path, default=DEFAULT_DATA, help="folder holding kermany/ and covid_lesions/"
     )
-    p.add_argument("--out", type=Path, default=ROOT / "monai_gan_aug" / "weights" / "pneumonia_classifier.pt")
+    p.add_argument("--out", type=Path, default=None,
+                   help="default: monai_gan_aug/weights/pneumonia_classifier.pt (pneumonia_region_judge.pt with --region-crops)")
+    p.add_argument("--region-crops", type=int, default=0,
+                   help="train the region judge on this many lung-region windows per film (0: whole films)")
     p.add_argument("--size", type=int, default=160, help="working size (px)")
     p.add_argument("--epochs", type=int, default=50)
     p.add_argument("--max-minutes", type=float, default=22.0, help="stop training after this wall time")
@@ -135,13 +164,20 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
+    if args.out is None:
+        name = REGION_JUDGE_WEIGHTS if args.region_crops > 0 else "pneumonia_classifier.pt"
+        args.out = ROOT / "monai_gan_aug" / "weights" / name
     torch.set_num_threads(args.threads)
     set_determinism(seed=args.seed)
     t0 = time.time()
 
     rows = [r for r in read_manifest(args.data / "kermany") if r["label"] in LABELS]
     split = patient_split(rows, fractions=(0.7, 0.15, 0.15), seed=0)
-    data = {name: preload(split[name], args.size) for name in ("train", "val", "test")}
+    if args.region_crops > 0:
+        folder = args.data / "kermany"
+        data = {name: preload_regions(split[name], args.size, args.region_crops, folder) for name in ("train", "val", "test")}
+    else:
+        data = {name: preload(split[name], args.size) for name in ("train", "val", "test")}
     counts = {n: np.bincount([d["label"] for d in v], minlength=2).tolist() for n, v in data.items()}
     log(f"loaded in {time.time() - t0:.0f}s; [normal, pneumonia] per split: {counts}")
 
@@ -216,7 +252,7 @@ def main() -> None:
 
     ood = {}
     covid_dir = args.data / "covid_lesions"
-    if (covid_dir / "manifest.csv").is_file():
+    if args.region_crops == 0 and (covid_dir / "manifest.csv").is_file():
         crow = read_manifest(covid_dir)
         for label in ("covid", "pneumonia", "normal"):
             sel = [r for r in crow if r["label"] == label]
@@ -232,8 +268,10 @@ def main() -> None:
             }
         log(f"out-of-distribution (covid_lesions, adults): {json.dumps(ood)}")
 
+    region_task = (f"; region judge: {args.region_crops} windows per film ({REGION_CONTEXT}x the longer side of "
+                   "RSNA-prior boxes inside the lung), labelled by the film's diagnosis") if args.region_crops else ""
     info = {
-        "task": "normal (0) vs pneumonia (1), Kermany paediatric chest X-rays",
+        "task": "normal (0) vs pneumonia (1), Kermany paediatric chest X-rays" + region_task,
         "dataset": "shared/data/kermany (1215 images)",
         "split": "monai_gan_aug.data.splits.patient_split fractions=(0.7,0.15,0.15) seed=0",
         "split_counts_normal_pneumonia": counts,

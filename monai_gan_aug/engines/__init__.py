@@ -18,6 +18,7 @@ _EXPORTS = {
     "Pix2PixTrainer": "pix2pix",
     "masked_l1": "pix2pix",
     "LESION_LOSS_KEYS": "lesion",
+    "LESION_AUX_KEYS": "lesion",
     "LesionInpaintTrainer": "lesion",
     "DCGANTrainer": "latent",
     "EmaWithWarmup": "latent",

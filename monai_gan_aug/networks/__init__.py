@@ -22,6 +22,7 @@ _EXPORTS = {
     "RECEPTIVE_FIELDS": "patch_discriminator",
     "ConditionalInstanceNorm2d": "lesion_generator",
     "LesionDiscriminator": "lesion_generator",
+    "RegionClassifier": "lesion_generator",
     "LesionInpaintGenerator": "lesion_generator",
     "JUDGE_WEIGHTS": "classifier",
     "PNEUMONIA_CLASS": "classifier",

@@ -8,7 +8,11 @@ consolidation. Dilated residual blocks in the bottleneck give the receptive fiel
 large regions from their surroundings (Iizuka et al. 2017) without a deep, slow network on CPU.
 
 The discriminator judges the composited window together with the mask (so it sees the fill in
-context) and the class through a projection term (Miyato & Koyama 2018).
+context) and the class through a projection term (Miyato & Koyama 2018). Optionally it also carries
+an auxiliary region classifier (AC-GAN, Odena et al. 2017) that sees *only the region's pixels*: a
+projection term alone lets a generator pass with nearly the same fill for both classes, while a
+classifier that cannot look at the surroundings forces the requested class to show inside the
+region.
 """
 
 from __future__ import annotations
@@ -18,9 +22,9 @@ from torch import nn
 from torch.nn import functional as F
 from torch.nn.utils import spectral_norm
 
-from ..errors import InvalidImageError
+from ..errors import ConfigError, InvalidImageError
 
-__all__ = ["ConditionalInstanceNorm2d", "LesionInpaintGenerator", "LesionDiscriminator"]
+__all__ = ["ConditionalInstanceNorm2d", "LesionInpaintGenerator", "LesionDiscriminator", "RegionClassifier"]
 
 
 class ConditionalInstanceNorm2d(nn.Module):
@@ -148,6 +152,38 @@ class LesionInpaintGenerator(nn.Module):
         return torch.tanh(self.out(h))
 
 
+class RegionClassifier(nn.Module):
+    """Classifies what is inside a region from the region's pixels alone.
+
+    The input outside the mask is zeroed and features are averaged over the (down-sampled) mask,
+    so the decision cannot come from the surroundings: for a generated window it judges the fill.
+
+    Args:
+        ndf: width of the first layer (doubling up to 4x over four stride-2 layers).
+        num_classes: number of region classes.
+
+    ``forward(image, mask)`` returns class logits (B, num_classes).
+    """
+
+    def __init__(self, ndf: int = 32, num_classes: int = 2) -> None:
+        super().__init__()
+        widths = (ndf, ndf * 2, ndf * 4, ndf * 4)
+        layers: list[nn.Module] = []
+        cin = 2
+        for cout in widths:
+            layers += [nn.Conv2d(cin, cout, 3, 2, 1), nn.GroupNorm(min(8, cout), cout), nn.LeakyReLU(0.2)]
+            cin = cout
+        self.features = nn.Sequential(*layers)
+        self.head = nn.Linear(cin, num_classes)
+
+    def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        h = self.features(torch.cat([image * mask, mask], dim=1))
+        # Mask-weighted average pooling: area resampling keeps small regions' weight non-zero.
+        weight = F.adaptive_avg_pool2d(mask, h.shape[-2:])
+        pooled = (h * weight).sum((2, 3)) / weight.sum((2, 3)).clamp_min(1e-6)
+        return self.head(pooled)
+
+
 class LesionDiscriminator(nn.Module):
     """PatchGAN with a class projection, judging a composited window together with its region mask.
 
@@ -155,13 +191,16 @@ class LesionDiscriminator(nn.Module):
         ndf: width of the first layer.
         n_layers: stride-2 layers (3 gives a 70 px receptive field, as pix2pix's default).
         num_classes: number of region classes.
+        region_classifier: also build a :class:`RegionClassifier` (``classify_region``) for an
+            auxiliary-classifier loss; off by default so older checkpoints keep loading.
 
     ``forward(image, mask, class_index)`` returns patch logits (B, 1, h, w): one score per patch
     plus the inner product of the patch features with the class embedding.
     """
 
-    def __init__(self, ndf: int = 32, n_layers: int = 3, num_classes: int = 2) -> None:
+    def __init__(self, ndf: int = 32, n_layers: int = 3, num_classes: int = 2, region_classifier: bool = False) -> None:
         super().__init__()
+        self.region_classifier = RegionClassifier(ndf, num_classes) if region_classifier else None
         layers: list[nn.Module] = [spectral_norm(nn.Conv2d(2, ndf, 4, 2, 1)), nn.LeakyReLU(0.2)]
         ch = ndf
         for i in range(1, n_layers + 1):
@@ -180,3 +219,9 @@ class LesionDiscriminator(nn.Module):
         proj = (h * self.embed(class_index.long())[:, :, None, None]).sum(1, keepdim=True)
         proj = F.avg_pool2d(proj, kernel_size=4, stride=1, padding=1)[..., : out.shape[-2], : out.shape[-1]]
         return out + proj
+
+    def classify_region(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Class logits (B, num_classes) of the region's content; needs ``region_classifier=True``."""
+        if self.region_classifier is None:
+            raise ConfigError("this discriminator was built without a region classifier (region_classifier=False)")
+        return self.region_classifier(image, mask)
