@@ -36,6 +36,13 @@ import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
+FEATHER = 8  # px of blending band around the region (the edit's default)
+
+
+def _disjoint(window: tuple[int, int, int, int], box: list[int], margin: int) -> bool:
+    """Whether a window ``(y0, x0, y1, x1)`` misses the box ``(x0, y0, x1, y1)`` grown by ``margin``."""
+    wy0, wx0, wy1, wx1 = window
+    return wx1 <= box[0] - margin or wx0 >= box[2] + margin or wy1 <= box[1] - margin or wy0 >= box[3] + margin
 
 
 def _bootstrap(values: np.ndarray, reps: int = 2000, seed: int = 0) -> list[float]:
@@ -74,7 +81,9 @@ def main() -> int:
     from monai_gan_aug.data.datasets import manifest_dataset
     from monai_gan_aug.data.splits import patient_split
     from monai_gan_aug.inferers.edit import PneumoniaEditor
-    from monai_gan_aug.metrics.region_judge import load_region_judge, mirrored_box, region_pneumonia_probability
+    from monai_gan_aug.metrics.region_judge import (
+        load_region_judge, mirrored_box, region_pneumonia_probability, region_window_bounds,
+    )
     from monai_gan_aug.networks.classifier import load_pneumonia_judge, pneumonia_probability
     from monai_gan_aug.transforms.io import LoadXRay
     from monai_gan_aug.transforms.region import RandRegionMask
@@ -82,8 +91,8 @@ def main() -> int:
 
     items = [d for d in patient_split(manifest_dataset(manifest))["test"] if d["class_index"] == 0 and d.get("lung_mask")]
     items = items[: args.n]
-    editor = PneumoniaEditor(weights=args.weights, feather=8)
-    healthy_editor = PneumoniaEditor(weights=args.weights, feather=8, class_index=0)
+    editor = PneumoniaEditor(weights=args.weights, feather=FEATHER)
+    healthy_editor = PneumoniaEditor(weights=args.weights, feather=FEATHER, class_index=0)
     judge = load_pneumonia_judge()
     region_judge = load_region_judge(path=args.region_judge)
     loader = LoadXRay()
@@ -96,7 +105,7 @@ def main() -> int:
         for i, item in enumerate(items):
             lung = torch.from_numpy((np.asarray(Image.open(item["lung_mask"])) > 127).astype(np.float32))[None]
             image = loader(item["image"])
-            drawer = RandRegionMask(feather=8)
+            drawer = RandRegionMask(feather=FEATHER)
             drawer.set_random_state(seed=i)
             drawn, _ = drawer(image, lung=lung)
             box = drawn.meta["region"]["boxes"][0]
@@ -112,7 +121,8 @@ def main() -> int:
             films = [t.as_tensor() for t in (result.image, result.edited, control.edited)]
             region_scores.append(region_pneumonia_probability(region_judge, films, [box] * 3).tolist())
             mirror = mirrored_box(box, films[0].shape[-1])
-            mirror_scores.append(region_pneumonia_probability(region_judge, films[:2], [mirror] * 2).tolist())
+            if _disjoint(region_window_bounds(mirror, films[0].shape[-2:]), box, margin=2 * FEATHER):
+                mirror_scores.append(region_pneumonia_probability(region_judge, films[:2], [mirror] * 2).tolist())
             crops = torch.stack([_far_crop(result.image.as_tensor(), box), _far_crop(result.edited.as_tensor(), box)])
             q = pneumonia_probability(judge, crops)
             far_before.append(float(q[0]))
@@ -123,7 +133,7 @@ def main() -> int:
 
     b, a, h = np.array(before), np.array(after), np.array(after_healthy)
     fb, fa = np.array(far_before), np.array(far_after)
-    r, m = np.array(region_scores), np.array(mirror_scores)
+    r, m = np.array(region_scores), np.array(mirror_scores).reshape(-1, 2)
     summary = {
         "images": len(items),
         "weights": str(editor.weights_path),
@@ -149,9 +159,10 @@ def main() -> int:
             "after_healthy_edit": float(r[:, 2].mean()), "mean_shift_ci95": _bootstrap(r[:, 1] - r[:, 0]),
         },
         "mirrored_window_region_judge": {
+            "windows_disjoint_from_region": len(m),
             "mean_p_before": float(m[:, 0].mean()), "mean_p_after": float(m[:, 1].mean()),
             "mean_abs_change": float(np.abs(m[:, 1] - m[:, 0]).mean()),
-            "max_abs_change": float(np.abs(m[:, 1] - m[:, 0]).max()),
+            "max_abs_change": float(np.abs(m[:, 1] - m[:, 0]).max()) if len(m) else None,
         },
         "far_quadrant_whole_film_judge_mean_abs_change": float(np.abs(fa - fb).mean()),
     }

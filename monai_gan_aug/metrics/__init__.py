@@ -44,6 +44,14 @@ _EXPORTS = {
     "evaluate_folders": "evaluate",
     "list_images": "evaluate",
     "utility_experiment": "downstream",
+    "REGION_JUDGE_WEIGHTS": "region_judge",
+    "REGION_CONTEXT": "region_judge",
+    "region_window": "region_judge",
+    "region_window_bounds": "region_judge",
+    "mirrored_box": "region_judge",
+    "draw_lung_boxes": "region_judge",
+    "load_region_judge": "region_judge",
+    "region_pneumonia_probability": "region_judge",
     "load_image": "evaluate",
 }
 

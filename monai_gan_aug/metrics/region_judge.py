@@ -30,6 +30,7 @@ __all__ = [
     "REGION_JUDGE_WEIGHTS",
     "REGION_CONTEXT",
     "region_window",
+    "region_window_bounds",
     "mirrored_box",
     "draw_lung_boxes",
     "load_region_judge",
@@ -45,6 +46,14 @@ REGION_CONTEXT = 2.0
 _MIN_WINDOW = 32
 
 
+def region_window_bounds(
+    box: Sequence[float], image_hw: Sequence[int], context: float = REGION_CONTEXT
+) -> tuple[int, int, int, int]:
+    """``(y0, x0, y1, x1)`` of the window :func:`region_window` takes around ``box`` (x0, y0, x1, y1)."""
+    x0, y0, x1, y1 = (int(round(float(v))) for v in box)
+    return context_window((y0, x0, y1, x1), image_hw, context=context, min_side=_MIN_WINDOW)
+
+
 def region_window(image: torch.Tensor, box: Sequence[float], size: int, context: float = REGION_CONTEXT) -> torch.Tensor:
     """The square window around ``box`` resampled to ``(1, size, size)``.
 
@@ -56,8 +65,7 @@ def region_window(image: torch.Tensor, box: Sequence[float], size: int, context:
     """
     if image.ndim != 3 or image.shape[0] != 1:
         raise InvalidImageError(f"expected a (1, H, W) image, got shape {tuple(image.shape)}")
-    x0, y0, x1, y1 = (int(round(float(v))) for v in box)
-    window = context_window((y0, x0, y1, x1), image.shape[-2:], context=context, min_side=_MIN_WINDOW)
+    window = region_window_bounds(box, image.shape[-2:], context)
     crop, _ = crop_to_working(torch.as_tensor(image).float(), window, size)
     return crop.clamp(0, 1)
 
