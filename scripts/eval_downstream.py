@@ -6,9 +6,15 @@ images made from *train-split* normal films by the shipped generator (``--method
 scored (ROC-AUC, accuracy at 0.5) on the whole real *test* split. Reports per-seed scores, the mean
 paired difference B - A and a 95 % Student-t interval over seeds. See docs/downstream.md.
 
+``--method online_cyclegan`` / ``online_lesion_inpaint`` (issue #8) run the *online* variant
+instead: arm B trains on arm A's real subset with ``RandGANAugmentd`` in its data pipeline (normal
+films turned into pneumonia with probability ``--prob``, label flipped; same optimiser steps as A).
+``online_label_flip`` is their control: the same relabelling with the image left unchanged.
+
 Usage (defaults: 2-15 min on this 2-core CPU depending on load, see docs/downstream.md)::
 
     nice -n 15 .venv/bin/python scripts/eval_downstream.py --method lesion_inpaint --json /tmp/downstream.json
+    nice -n 15 .venv/bin/python scripts/eval_downstream.py --method online_cyclegan --json /tmp/online.json
 
 Prints ``SKIPPED: ...`` and exits 0 when the data folder is absent.
 """
@@ -24,6 +30,8 @@ from pathlib import Path
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
+#: offline methods synthesise a pool once; ``online_<generator>`` runs RandGANAugmentd while training
+METHODS = ("lesion_inpaint", "cyclegan", "online_cyclegan", "online_lesion_inpaint", "online_label_flip")
 
 
 def log(msg: str) -> None:
@@ -33,7 +41,10 @@ def log(msg: str) -> None:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", default=str(ROOT.parent / "shared" / "data"), help="folder holding kermany/")
-    p.add_argument("--method", choices=("lesion_inpaint", "cyclegan"), default="lesion_inpaint")
+    p.add_argument("--method", choices=METHODS, default="lesion_inpaint",
+                   help="offline pool (lesion_inpaint, cyclegan) or online RandGANAugmentd (online_*)")
+    p.add_argument("--prob", type=float, default=0.5,
+                   help="online methods: probability that a drawn normal film is turned into pneumonia")
     p.add_argument("--seeds", type=int, default=3, help="number of seeds (0 .. seeds-1)")
     p.add_argument("--n-real", type=int, default=20, help="real training images per class")
     p.add_argument("--n-synthetic", type=int, default=40, help="synthetic pneumonia images added in arm B")
@@ -64,11 +75,16 @@ def load_splits(data: Path, max_test: int) -> tuple[list[dict], list[dict]]:
 
 
 def table(result: dict) -> str:
-    lines = [f"{'seed':>4}  {'AUC real':>9}  {'AUC +syn':>9}  {'acc real':>9}  {'acc +syn':>9}"]
+    a_name, b_name = result.get("arms", ("real_only", "real_plus_synthetic"))
+    tag = "+onl" if b_name == "real_plus_online" else "+syn"
+    lines = [f"{'seed':>4}  {'AUC real':>9}  {'AUC ' + tag:>9}  {'acc real':>9}  {'acc ' + tag:>9}"
+             f"  {'B seen normal/pneu':>18}"]
     for r in result["per_seed"]:
-        a, b = r["real_only"], r["real_plus_synthetic"]
+        a, b = r[a_name], r[b_name]
+        seen = b.get("seen", {}).get("seen_per_class", ["?", "?"])
         lines.append(
             f"{r['seed']:>4}  {a['auc']:9.4f}  {b['auc']:9.4f}  {a['accuracy']:9.4f}  {b['accuracy']:9.4f}"
+            f"  {seen[0]:>8}/{seen[1]:<9}"
         )
     for key in ("auc_difference", "accuracy_difference"):
         d = result[key]
@@ -88,6 +104,8 @@ def main(argv: list[str] | None = None) -> int:
 
     t0 = time.time()
     train, test = load_splits(data, args.max_test)
+    if args.method.startswith("online_"):
+        return run_online(args, train, test, t0, argv)
     normals = [r for r in train if r["label"] == 0]
     if len(normals) < args.n_synthetic:
         print(f"error: only {len(normals)} normal training films for {args.n_synthetic} synthetic images")
@@ -105,8 +123,27 @@ def main(argv: list[str] | None = None) -> int:
         size=args.size, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, network=args.network,
         max_minutes=args.max_minutes, log=log,
     )
-    result["method"] = args.method
     result["synthesis_seconds"] = round(t_syn, 1)
+    return report(result, args, t0, argv)
+
+
+def run_online(args: argparse.Namespace, train: list[dict], test: list[dict], t0: float,
+               argv: list[str] | None) -> int:
+    """Arm B = the same real subset with RandGANAugmentd in the training pipeline (no synthetic pool)."""
+    from monai_gan_aug.metrics.downstream import online_utility_experiment
+
+    generator = args.method.removeprefix("online_")
+    log(f"{len(train)} train / {len(test)} test items; online {generator}, prob {args.prob}")
+    result = online_utility_experiment(
+        train, test, method=generator, prob=args.prob, seeds=list(range(args.seeds)), n_real=args.n_real,
+        size=args.size, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, network=args.network,
+        max_minutes=args.max_minutes, log=log,
+    )
+    return report(result, args, t0, argv)
+
+
+def report(result: dict, args: argparse.Namespace, t0: float, argv: list[str] | None) -> int:
+    result["method"] = args.method
     result["wall_seconds"] = round(time.time() - t0, 1)
     result["command"] = "scripts/eval_downstream.py " + " ".join(sys.argv[1:] if argv is None else argv)
     print(table(result))

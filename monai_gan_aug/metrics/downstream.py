@@ -13,6 +13,11 @@ Design choices (see ``docs/downstream.md``):
 * Items are dicts ``{"image": (1, H, W) tensor in [0, 1] or a file path, "label": 0 or 1}``; an
   optional ``"patient"`` key is used to check that training/synthetic items never share a patient
   with the test items.
+
+:func:`online_utility_experiment` is the *online* variant: arm A as above, arm B the same real
+subset with :class:`~monai_gan_aug.transforms.augment.RandGANAugmentd` inside the training data
+pipeline (normal films turned into pneumonia with probability ``prob``, label flipped), so arm B
+takes exactly as many optimiser steps as arm A.
 """
 
 from __future__ import annotations
@@ -44,12 +49,23 @@ __all__ = [
     "check_disjoint",
     "utility_experiment",
     "synthesize_pneumonia",
+    "ONLINE_METHODS",
+    "online_gan_augment",
+    "LABEL_FLIP_CONTROL",
+    "label_flip_control",
+    "training_dataset",
+    "expected_class_mix",
+    "online_utility_experiment",
 ]
 
 #: networks :func:`train_classifier` can build
 NETWORKS = ("xray_classifier", "densenet121")
 #: generators :func:`synthesize_pneumonia` can use
 SYNTHESIS_METHODS = ("lesion_inpaint", "cyclegan")
+#: online arm: generator name -> ``RandGANAugmentd`` mode (shipped weights of that mode by default)
+ONLINE_METHODS = {"cyclegan": "translate", "lesion_inpaint": "lesion"}
+#: the online control: the same relabelling as the generators, with the image left as it is
+LABEL_FLIP_CONTROL = "label_flip"
 
 
 def _load_image(image: Any) -> torch.Tensor:
@@ -145,6 +161,147 @@ def classifier_augmentation(translate_px: float):
     ])
 
 
+def online_gan_augment(
+    method: str = "cyclegan",
+    prob: float = 0.5,
+    *,
+    weights: str | Path | None = None,
+    device: str | torch.device | None = "cpu",
+):
+    """The ``RandGANAugmentd`` of the online arm: normal films become pneumonia with probability ``prob``.
+
+    * ``"cyclegan"``: ``mode="translate"`` (shipped ``cyclegan_G_AB.pt``); only class-0 films are
+      eligible, their label becomes 1.
+    * ``"lesion_inpaint"``: ``mode="lesion"`` (shipped ``lesion_inpaint.pt``), one RSNA-prior box
+      inside the film's ``"lung_mask"``. As the transform is built, it paints *any* film and sets
+      label 1, so pneumonia films also get an extra lesion (their label does not change).
+
+    The generator is loaded once (cached per file and device) and runs on ``device``: pass the
+    classifier's training device.
+
+    Raises:
+        ConfigError: unknown ``method`` or ``prob`` outside ``[0, 1]`` (training refuses 1 as well:
+            no normal film would be left, see :func:`expected_class_mix`).
+    """
+    from ..transforms.augment import RandGANAugmentd
+
+    if method not in ONLINE_METHODS:
+        raise ConfigError(f"method must be one of {tuple(ONLINE_METHODS)}, got {method!r}")
+    if not 0.0 <= prob <= 1.0:
+        raise ConfigError(f"prob must be in [0, 1], got {prob}")
+    mode = ONLINE_METHODS[method]
+    return RandGANAugmentd("image", prob=prob, mode=mode, weights=weights, label_key="label",
+                           lung_key="lung_mask" if mode == "lesion" else None, device=device)
+
+
+def label_flip_control(prob: float = 0.5):
+    """Control for the online arm: a drawn film gets label 1 with probability ``prob``, image unchanged.
+
+    It relabels normal films exactly as often as :func:`online_gan_augment` does (pneumonia films
+    keep label 1 either way), so the class mix and class weights are the same; comparing the two
+    separates what the generator's *pixels* do from what the relabelling alone does.
+
+    Raises:
+        ConfigError: ``prob`` outside ``[0, 1]``.
+    """
+    from monai.transforms import MapTransform, RandomizableTransform
+
+    if not 0.0 <= prob <= 1.0:
+        raise ConfigError(f"prob must be in [0, 1], got {prob}")
+
+    # MONAI's RandLambdad would push an inverse record onto the label, which needs a MetaTensor
+    class RandRelabeld(RandomizableTransform, MapTransform):
+        def __init__(self) -> None:
+            MapTransform.__init__(self, "label")
+            RandomizableTransform.__init__(self, prob)
+
+        def __call__(self, data: Mapping[str, Any]) -> dict[str, Any]:
+            d = dict(data)
+            self.randomize(None)
+            if self._do_transform:
+                d["label"] = 1
+            return d
+
+    return RandRelabeld()
+
+
+def expected_class_mix(counts: Sequence[float], prob: float) -> np.ndarray:
+    """Expected ``[normal, pneumonia]`` films per epoch when each normal film is relabelled with ``prob``.
+
+    Both online generators turn a normal film into pneumonia with probability ``prob`` and never
+    the reverse: ``[n0 (1 - p), n1 + n0 p]``.
+
+    Raises:
+        ConfigError: no normal film would be left (``n0 (1 - p) == 0``).
+    """
+    n0, n1 = (float(c) for c in counts)
+    mix = np.array([n0 * (1.0 - prob), n1 + n0 * prob], dtype=np.float64)
+    if mix[0] <= 0:
+        raise ConfigError(f"with prob {prob} and {n0:g} normal films no normal film is left to train on")
+    return mix
+
+
+def _resize_longest(image: torch.Tensor, size: int, mode: str = "bilinear") -> torch.Tensor:
+    """``(1, H, W)`` resized so the longest side is ``size``: ``resize_pad_square`` without the padding."""
+    h, w = image.shape[-2:]
+    if (h, w) == (size, size):
+        return image
+    scale = size / max(h, w)
+    nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
+    return F.interpolate(image[None], size=(nh, nw), mode=mode, align_corners=False, antialias=scale < 1)[0]
+
+
+def _load_lung(item: Mapping[str, Any], image: torch.Tensor) -> torch.Tensor:
+    """The item's binary lung mask on ``image``'s grid; all ones (no constraint) when it has none."""
+    source = item.get("lung_mask")
+    if source is None or (isinstance(source, (str, Path)) and not str(source)):
+        return torch.ones_like(image)
+    lung = _load_image(source)
+    if lung.shape != image.shape:
+        raise DatasetError(
+            f"lung mask {source} is {tuple(lung.shape)}, its image {tuple(image.shape)}: they must match"
+        )
+    return (lung > 0.5).float()
+
+
+def training_dataset(
+    items: Sequence[Mapping[str, Any]], size: int, *, augment: bool = True, gan_augment: Any = None
+):
+    """The MONAI ``Dataset`` :func:`train_classifier` iterates.
+
+    Without ``gan_augment``: images resized/padded to ``(1, size, size)`` then the judge's
+    augmentation (:func:`classifier_augmentation`). With it, the pipeline is
+    ``gan_augment -> SpatialPadd(size) -> augmentation``: the generator sees the film resized to
+    ``size`` on its longest side but *not yet zero-padded* (``TranslationInferer`` pads with edge
+    values itself, so it never reacts to a black border), as the offline synthesis does. Items then
+    carry ``source_label`` (the label before the pipeline) and, for ``lesion`` mode, ``lung_mask``
+    (dropped after the generator).
+    """
+    from monai.data import Dataset
+    from monai.transforms import Compose, DeleteItemsd, SpatialPadd
+
+    aug = classifier_augmentation(0.08 * size) if augment else None
+    if gan_augment is None:
+        data = prepare_items(items, size)
+        return Dataset([{"image": d["image"], "label": d["label"]} for d in data], transform=aug)
+    _check_two_classes(items, "training")
+    with_lung = getattr(gan_augment, "lung_key", None) is not None
+    data = []
+    for item in items:
+        label = int(item["label"])
+        if label not in (0, 1):
+            raise DatasetError(f"labels must be 0 (normal) or 1 (pneumonia), got {item['label']!r}")
+        native = _load_image(item["image"])
+        row = {"image": _resize_longest(native, size), "label": label, "source_label": label}
+        if with_lung:
+            row["lung_mask"] = (_resize_longest(_load_lung(item, native), size) > 0.5).float()
+        data.append(row)
+    steps = [gan_augment, SpatialPadd("image", (size, size), mode="constant", value=0.0)]
+    if with_lung:
+        steps.append(DeleteItemsd("lung_mask"))
+    return Dataset(data, transform=Compose(steps + ([aug] if aug is not None else [])))
+
+
 def _check_two_classes(items: Sequence[Mapping[str, Any]], what: str) -> np.ndarray:
     if len(items) == 0:
         raise DatasetError(f"the {what} set is empty")
@@ -167,6 +324,8 @@ def train_classifier(
     max_minutes: float | None = None,
     network: str = "xray_classifier",
     augment: bool = True,
+    gan_augment: Any = None,
+    record: dict[str, Any] | None = None,
 ) -> nn.Module:
     """Train a 2-class classifier with class-weighted cross-entropy, AdamW and a one-cycle schedule.
 
@@ -184,34 +343,45 @@ def train_classifier(
         max_minutes: stop after the epoch that exceeds this wall time.
         network: one of :data:`NETWORKS`.
         augment: apply the judge's MONAI augmentation (affine, contrast, noise).
+        gan_augment: optional ``RandGANAugmentd`` (see :func:`online_gan_augment`) run first in the
+            training pipeline, on each film before padding (see :func:`training_dataset`). The
+            class weights then follow the *expected* class mix per epoch
+            (:func:`expected_class_mix`), not the source labels.
+        record: if given, filled with what training saw: ``seen_per_class`` (labels after the
+            pipeline, summed over epochs), ``label_flips`` (samples whose label the pipeline
+            changed), ``epochs_run`` and ``class_weight``.
 
     Returns:
         The trained network in eval mode.
 
     Raises:
         DatasetError: ``train_items`` empty or single-class.
-        ConfigError: unknown ``network`` or ``epochs < 1``.
+        ConfigError: unknown ``network``, ``epochs < 1``, or a ``gan_augment`` that would leave no
+            normal film (``prob`` 1).
     """
-    from monai.data import DataLoader, Dataset
+    from monai.data import DataLoader
     from monai.utils import set_determinism
 
     if epochs < 1:
         raise ConfigError(f"epochs must be >= 1, got {epochs}")
-    counts = np.bincount(_check_two_classes(train_items, "training"), minlength=2)
+    counts = np.bincount(_check_two_classes(train_items, "training"), minlength=2).astype(np.float64)
+    if gan_augment is not None:
+        counts = expected_class_mix(counts, float(gan_augment.prob))
     set_determinism(seed=seed)
-    data = prepare_items(train_items, size)
+    dataset = training_dataset(train_items, size, augment=augment, gan_augment=gan_augment)
     val = prepare_items(val_items, size) if val_items else None
     model = build_network(network, size).to(device)
     class_weight = torch.tensor(counts.sum() / (2.0 * counts), dtype=torch.float32, device=device)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
-    steps = epochs * math.ceil(len(data) / batch_size)
+    steps = epochs * math.ceil(len(dataset) / batch_size)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.1)
-    loader = DataLoader(Dataset([{"image": d["image"], "label": d["label"]} for d in data],
-                                transform=classifier_augmentation(0.08 * size) if augment else None),
-                        batch_size=batch_size, shuffle=True, num_workers=0)
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=True, num_workers=0)
+    seen = {"seen_per_class": [0, 0], "label_flips": 0, "epochs_run": 0,
+            "class_weight": [round(float(w), 6) for w in class_weight]}
     best_auc, best_state, start = -1.0, None, time.time()
     for _ in range(epochs):
-        _train_epoch(model, loader, opt, sched, class_weight, device)
+        _train_epoch(model, loader, opt, sched, class_weight, device, seen)
+        seen["epochs_run"] += 1
         if val is not None:
             score = evaluate_classifier(model, val)["auc"]
             if score > best_auc:
@@ -222,15 +392,25 @@ def train_classifier(
     if best_state is not None:
         model.load_state_dict(best_state)
     set_determinism(seed=None)
+    if record is not None:
+        record.update(seen)
     return model.eval()
 
 
-def _train_epoch(model, loader, opt, sched, class_weight, device) -> float:
+def _train_epoch(
+    model, loader, opt, sched, class_weight, device, seen: dict[str, Any] | None = None
+) -> float:
     model.train()
     total = 0.0
     for batch in loader:
         x = torch.as_tensor(batch["image"]).float().clamp(0, 1).to(device)
         y = torch.as_tensor(batch["label"]).long().to(device)
+        if seen is not None:  # counted from the batches the network really gets
+            labels = y.cpu()
+            for cls in (0, 1):
+                seen["seen_per_class"][cls] += int((labels == cls).sum())
+            if "source_label" in batch:
+                seen["label_flips"] += int((labels != torch.as_tensor(batch["source_label"]).long()).sum())
         loss = F.cross_entropy(model(x), y, weight=class_weight)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -354,8 +534,9 @@ def utility_experiment(
     ``epochs`` epochs over their own data with the same seed.
 
     Returns:
-        ``{"per_seed": [...], "auc_difference": paired_difference_ci, "accuracy_difference": ...,
-        "settings": {...}}``.
+        ``{"arms": ["real_only", "real_plus_synthetic"], "per_seed": [...], "auc_difference":
+        paired_difference_ci, "accuracy_difference": ..., "settings": {...}}``; each arm's row holds
+        its scores, ``n_train``, ``seconds`` and ``seen`` (``record`` of :func:`train_classifier`).
 
     Raises:
         DatasetError: empty/single-class test set, too few real or synthetic items, or training
@@ -366,35 +547,115 @@ def utility_experiment(
     check_disjoint(synthetic, test, "synthetic")
     if not 0 <= n_synthetic <= len(synthetic):
         raise DatasetError(f"asked for {n_synthetic} synthetic items, {len(synthetic)} available")
-    test_prepared = prepare_items(test, size)
     kwargs = dict(size=size, epochs=epochs, batch_size=batch_size, lr=lr, device=device,
                   network=network, max_minutes=max_minutes)
-    per_seed = []
-    for seed in seeds:
-        real = sample_real_subset(real_train, n_real, seed)
+
+    def arms(seed: int, real: list[dict[str, Any]]) -> list[tuple[str, list, dict]]:
         pick = np.random.default_rng(seed + 1_000_003).choice(len(synthetic), size=n_synthetic, replace=False)
         synth = [dict(synthetic[i]) for i in sorted(pick.tolist())]
-        row = {"seed": int(seed)}
-        for arm, items in (("real_only", real), ("real_plus_synthetic", real + synth)):
-            t0 = time.time()
-            model = train_classifier(items, None, seed=int(seed), **kwargs)
-            row[arm] = {**evaluate_classifier(model, test_prepared), "n_train": len(items),
-                        "seconds": round(time.time() - t0, 1)}
+        return [("real_only", real, {}), ("real_plus_synthetic", real + synth, {})]
+
+    result = _paired_runs(real_train, test, arms, seeds=seeds, n_real=n_real, kwargs=kwargs, log=log)
+    result["settings"].update({
+        "n_synthetic": n_synthetic,
+        "budget": "same number of epochs over each arm's own data (arm B takes more steps)",
+    })
+    return result
+
+
+def _paired_runs(real_train, test, arms, *, seeds, n_real, kwargs, log) -> dict[str, Any]:
+    """Per seed: draw the real subset, train every arm ``arms(seed, real)`` returns, score on ``test``."""
+    test_prepared = prepare_items(test, kwargs["size"])
+    per_seed, names = [], None
+    for seed in seeds:
+        real = sample_real_subset(real_train, n_real, seed)
+        row: dict[str, Any] = {"seed": int(seed)}
+        plan = arms(int(seed), real)
+        names = [name for name, _, _ in plan]
+        for name, items, extra in plan:
+            t0, record = time.time(), {}
+            model = train_classifier(items, None, seed=int(seed), record=record, **kwargs, **extra)
+            row[name] = {**evaluate_classifier(model, test_prepared), "n_train": len(items),
+                         "seconds": round(time.time() - t0, 1), "seen": record}
         per_seed.append(row)
         if log is not None:
-            log(f"seed {seed}: AUC A {row['real_only']['auc']:.4f} B {row['real_plus_synthetic']['auc']:.4f}")
+            log(f"seed {seed}: AUC A {row[names[0]]['auc']:.4f} B {row[names[1]]['auc']:.4f}")
+    a_name, b_name = names
     arm = lambda name, key: [r[name][key] for r in per_seed]  # noqa: E731
     return {
+        "arms": [a_name, b_name],
         "per_seed": per_seed,
-        "auc_difference": paired_difference_ci(arm("real_only", "auc"), arm("real_plus_synthetic", "auc")),
-        "accuracy_difference": paired_difference_ci(
-            arm("real_only", "accuracy"), arm("real_plus_synthetic", "accuracy")
-        ),
-        "settings": {"seeds": [int(s) for s in seeds], "n_real_per_class": n_real, "n_synthetic": n_synthetic,
+        "auc_difference": paired_difference_ci(arm(a_name, "auc"), arm(b_name, "auc")),
+        "accuracy_difference": paired_difference_ci(arm(a_name, "accuracy"), arm(b_name, "accuracy")),
+        "settings": {"seeds": [int(s) for s in seeds], "n_real_per_class": n_real,
                      "n_test": len(test), **{k: str(v) for k, v in kwargs.items()},
-                     "budget": "same number of epochs over each arm's own data (arm B takes more steps)",
                      "interval": "two-sided 95% Student-t over per-seed paired differences B - A"},
     }
+
+
+def online_utility_experiment(
+    real_train: Sequence[Mapping[str, Any]],
+    test: Sequence[Mapping[str, Any]],
+    *,
+    method: str = "cyclegan",
+    prob: float = 0.5,
+    weights: str | Path | None = None,
+    seeds: Sequence[int] = (0, 1, 2),
+    n_real: int = 20,
+    size: int = 128,
+    epochs: int = 5,
+    batch_size: int = 16,
+    lr: float = 2e-3,
+    device: str | torch.device = "cpu",
+    network: str = "xray_classifier",
+    max_minutes: float | None = None,
+    log: Any = None,
+) -> dict[str, Any]:
+    """Real-only (A) versus real + online ``RandGANAugmentd`` (B), paired by seed, scored on real ``test``.
+
+    Arm A is exactly :func:`utility_experiment`'s arm A (same seeds, real subsets and training, so
+    the same scores). Arm B trains on the *same* real subset with :func:`online_gan_augment` first
+    in its data pipeline: every time a normal film is drawn, with probability ``prob`` the generator
+    (loaded once, on ``device``) turns it into pneumonia and its label becomes 1. Arm B therefore
+    takes exactly as many optimiser steps as arm A; what changes is what the films look like and
+    the class mix, ``[n0 (1 - p), n1 + n0 p]`` films per epoch in expectation. The class weights
+    follow that expected mix (inverse frequency, as for the other arms), and what training really
+    saw is reported per seed under ``["real_plus_online"]["seen"]``.
+
+    ``method`` is a key of :data:`ONLINE_METHODS` or :data:`LABEL_FLIP_CONTROL` (the same
+    relabelling without the generator, :func:`label_flip_control`).
+
+    Returns:
+        As :func:`utility_experiment`, with arms ``real_only`` and ``real_plus_online`` and
+        ``settings["expected_class_mix_per_epoch"]``.
+
+    Raises:
+        DatasetError: empty/single-class test set, too few real items, or overlap with the test set.
+        ConfigError: unknown ``method`` or ``prob`` outside ``[0, 1)``.
+    """
+    if method != LABEL_FLIP_CONTROL and method not in ONLINE_METHODS:
+        raise ConfigError(f"method must be one of {(*ONLINE_METHODS, LABEL_FLIP_CONTROL)}, got {method!r}")
+    _check_two_classes(test, "test")
+    check_disjoint(real_train, test, "real training")
+    mix = expected_class_mix([n_real, n_real], prob)  # refuses prob 1 before any training
+    if method == LABEL_FLIP_CONTROL:
+        gan, mode, generator = label_flip_control(prob), "relabel only", None
+    else:
+        gan = online_gan_augment(method, prob, weights=weights, device=device)
+        mode, generator = ONLINE_METHODS[method], gan.rand_augment.augment.weights_path.name
+    kwargs = dict(size=size, epochs=epochs, batch_size=batch_size, lr=lr, device=device,
+                  network=network, max_minutes=max_minutes)
+
+    def arms(seed: int, real: list[dict[str, Any]]) -> list[tuple[str, list, dict]]:
+        return [("real_only", real, {}), ("real_plus_online", real, {"gan_augment": gan})]
+
+    result = _paired_runs(real_train, test, arms, seeds=seeds, n_real=n_real, kwargs=kwargs, log=log)
+    result["settings"].update({
+        "online_method": method, "mode": mode, "prob": prob, "generator": generator,
+        "expected_class_mix_per_epoch": {"normal": float(mix[0]), "pneumonia": float(mix[1])},
+        "budget": "same real films, same epochs and optimiser steps in both arms",
+    })
+    return result
 
 
 def synthesize_pneumonia(

@@ -147,3 +147,123 @@ def test_validation_keeps_the_best_epoch():
     last = evaluate_classifier(train_classifier(train, None, **kw), val)["auc"]
     best = evaluate_classifier(train_classifier(train, val, **kw), val)["auc"]
     assert best >= last  # the kept epoch is the best of the three on val, the last one included
+
+
+# --- online arm (issue #8): RandGANAugmentd inside the training pipeline, shipped generators ---
+
+
+def tall_items(n_per_class: int, seed: int, prefix: str = "o") -> list[dict]:
+    """Like ``toy_items`` but taller than wide (40 x 28), so the classifier input has zero-padded columns."""
+    items = toy_items(n_per_class, seed, prefix)
+    for item in items:
+        item["image"] = torch.nn.functional.interpolate(item["image"][None], (40, 28), mode="bilinear")[0]
+    return items
+
+
+def _padded(item: dict) -> torch.Tensor:
+    from monai_gan_aug.networks.classifier import resize_pad_square
+
+    return resize_pad_square(item["image"][None], SIZE)[0]
+
+
+def test_online_pipeline_translates_normals_before_padding_and_flips_their_labels():
+    from monai_gan_aug.metrics.downstream import online_gan_augment, training_dataset
+
+    items = tall_items(3, seed=0)
+    pad_cols = _padded(items[0])[..., :5]  # resized to 32 x 22, centred: columns 0-4 are padding
+    assert float(pad_cols.abs().max()) == 0.0
+    # p = 0: the online pipeline hands the classifier exactly the offline arm's images and labels
+    untouched = training_dataset(items, SIZE, augment=False, gan_augment=online_gan_augment("cyclegan", 0.0))
+    for item, out in zip(items, untouched):
+        assert torch.equal(torch.as_tensor(out["image"]), _padded(item)) and out["label"] == item["label"]
+    # p = 1: every normal film is changed by the shipped CycleGAN and relabelled; pneumonia films untouched
+    data = training_dataset(items, SIZE, augment=False, gan_augment=online_gan_augment("cyclegan", 1.0))
+    for item, out in zip(items, data):
+        image = torch.as_tensor(out["image"])
+        assert image.shape == (1, SIZE, SIZE) and out["label"] == 1 and out["source_label"] == item["label"]
+        if item["label"] == 0:
+            assert float((image - _padded(item)).abs().max()) > 0.01
+            # the generator ran before the zero padding (it never saw a black border)
+            assert float(image[..., :5].abs().max()) == 0.0 and float(image[..., -5:].abs().max()) == 0.0
+        else:
+            assert torch.equal(image, _padded(item))
+
+
+def test_online_lesion_pipeline_paints_inside_the_lung_and_sets_pneumonia():
+    from monai_gan_aug.metrics.downstream import online_gan_augment, training_dataset
+
+    size = 64
+    items = toy_items(2, seed=3)
+    lung = torch.zeros(1, SIZE, SIZE)
+    lung[0, 4:28, 2:12] = 1  # left third of the film
+    items = [dict(i, lung_mask=lung) for i in items]
+    data = training_dataset(items, size, augment=False, gan_augment=online_gan_augment("lesion_inpaint", 1.0))
+    from monai_gan_aug.networks.classifier import resize_pad_square
+
+    for item, out in zip(items, data):
+        before = resize_pad_square(item["image"][None], size)[0]
+        change = (torch.as_tensor(out["image"]) - before).abs()
+        assert out["label"] == 1 and "lung_mask" not in out
+        assert float(change.max()) > 0.01  # lesion mode paints every film it draws (normal or not)
+        # lung columns 4-23 at 64 px; feather 8 px: nothing right of column 32 may change
+        assert float(change[..., 33:].max()) == 0.0
+
+
+def test_train_classifier_records_what_the_online_pipeline_fed_it():
+    from monai_gan_aug.metrics.downstream import expected_class_mix, online_gan_augment
+
+    train = tall_items(4, seed=4)
+    record: dict = {}
+    train_classifier(train, size=SIZE, epochs=2, seed=0, batch_size=4, record=record,
+                     gan_augment=online_gan_augment("cyclegan", 0.5))
+    n0, n1 = record["seen_per_class"]
+    assert n0 + n1 == 2 * len(train) and record["epochs_run"] == 2
+    assert record["label_flips"] == n1 - 2 * 4 == 2 * 4 - n0  # only normals were flipped, to pneumonia
+    assert 0 < record["label_flips"] < 8
+    mix = expected_class_mix([4, 4], 0.5)
+    assert list(mix) == [2.0, 6.0]
+    assert record["class_weight"] == pytest.approx([8 / (2 * 2.0), 8 / (2 * 6.0)])
+    plain: dict = {}
+    train_classifier(train, size=SIZE, epochs=1, seed=0, batch_size=4, record=plain)
+    assert plain["seen_per_class"] == [4, 4] and plain["label_flips"] == 0
+    with pytest.raises(ConfigError, match="no normal film"):
+        train_classifier(train, size=SIZE, epochs=1, gan_augment=online_gan_augment("cyclegan", 1.0))
+    with pytest.raises(ConfigError, match="method"):
+        online_gan_augment("dcgan")
+
+
+def test_online_utility_experiment_pairs_with_the_offline_real_only_arm():
+    from monai_gan_aug.metrics.downstream import online_utility_experiment
+
+    train, test = tall_items(6, seed=0, prefix="tr"), tall_items(5, seed=1, prefix="te")
+    kw = dict(seeds=[0, 1], n_real=3, size=SIZE, epochs=2, batch_size=4)
+    out = online_utility_experiment(train, test, method="cyclegan", prob=0.5, **kw)
+    assert out["arms"] == ["real_only", "real_plus_online"]
+    assert out["settings"]["expected_class_mix_per_epoch"] == {"normal": 1.5, "pneumonia": 4.5}
+    synth = [i for i in toy_items(2, seed=2, prefix="sy") if i["label"] == 1]
+    offline = utility_experiment(train, synth, test, n_synthetic=1, **kw)
+    for row, ref in zip(out["per_seed"], offline["per_seed"]):
+        assert row["real_only"]["auc"] == ref["real_only"]["auc"]  # same subsets, same training: paired
+        assert row["real_plus_online"]["n_train"] == row["real_only"]["n_train"] == 6
+        assert row["real_plus_online"]["seen"]["label_flips"] > 0
+    a = [r["real_only"]["auc"] for r in out["per_seed"]]
+    b = [r["real_plus_online"]["auc"] for r in out["per_seed"]]
+    assert out["auc_difference"] == paired_difference_ci(a, b)
+    with pytest.raises(ConfigError, match="no normal film"):
+        online_utility_experiment(train, test, prob=1.0, **kw)
+
+
+def test_label_flip_control_relabels_like_the_generators_but_keeps_the_pixels():
+    from monai_gan_aug.metrics.downstream import label_flip_control, training_dataset
+
+    items = tall_items(3, seed=5)
+    data = training_dataset(items, SIZE, augment=False, gan_augment=label_flip_control(1.0))
+    for item, out in zip(items, data):
+        assert out["label"] == 1 and out["source_label"] == item["label"]
+        assert torch.equal(torch.as_tensor(out["image"]), _padded(item))
+    record: dict = {}
+    train_classifier(items, size=SIZE, epochs=2, seed=0, batch_size=4, record=record,
+                     gan_augment=label_flip_control(0.5))
+    assert 0 < record["label_flips"] < 6 and record["seen_per_class"][1] == 6 + record["label_flips"]
+    with pytest.raises(ConfigError):
+        label_flip_control(1.5)
