@@ -5,6 +5,8 @@ Each training item is an image, a class (0 healthy, 1 pneumonia) and where its r
 * a fixed region (``region``): a radiologist's lesion box (``covid_lesions``), or the bounding box
   of an exact lesion mask (the demo dataset's pneumonia twins): the generator learns what is
   really inside pneumonia regions;
+* a difference-map box (``diffmap_regions``, Kermany pneumonia films): where a sick->healthy
+  generator changed the lung most (``scripts/make_diffmap_regions.py``), a weak disease location;
 * a random region drawn from the RSNA box prior inside the lung (``lung_mask``): pneumonia images
   (class 1: their lungs carry the disease, though not necessarily inside every drawn box) and
   normal images (class 0, ``RandRegionMaskd``-style healthy regions).
@@ -16,6 +18,7 @@ them into context windows at the working size.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Hashable, Mapping
 from pathlib import Path
@@ -44,7 +47,14 @@ from ..transforms.window import RandCropRegionWindowd
 from .datasets import dataset_from_path, manifest_dataset
 from .splits import patient_split
 
-__all__ = ["lesion_datalist", "TrainingRegiond", "demo_edit_datalist", "lesion_train_transforms", "shared_lesion_items"]
+__all__ = [
+    "lesion_datalist",
+    "TrainingRegiond",
+    "demo_edit_datalist",
+    "lesion_train_transforms",
+    "read_diffmap_regions",
+    "shared_lesion_items",
+]
 
 
 def _box_items(item: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -78,22 +88,88 @@ def items_from(dataset: list[dict[str, Any]], source: str, box_repeat: int = 1) 
     return out
 
 
-def shared_lesion_items(root: str | os.PathLike, split: str = "train", box_repeat: int = 3) -> list[dict[str, Any]]:
+def read_diffmap_regions(path: str | os.PathLike) -> dict[str, list[list[float]]]:
+    """Boxes per Kermany film from ``scripts/make_diffmap_regions.py``'s JSON.
+
+    Returns:
+        ``{film path relative to kermany/: [[x0, y0, x1, y1], ...]}`` (end-exclusive pixels).
+
+    Raises:
+        DatasetError: the file is missing, not JSON, or has no ``films`` mapping of box lists.
+    """
+    try:
+        films = json.loads(Path(path).read_text())["films"]
+    except FileNotFoundError:
+        raise DatasetError(f"difference-map regions file {path} does not exist "
+                           "(write it with scripts/make_diffmap_regions.py)") from None
+    except (ValueError, KeyError, TypeError) as err:
+        raise DatasetError(
+            f"{path}: not a difference-map regions JSON with a 'films' mapping ({err})"
+        ) from None
+    if not isinstance(films, dict):
+        raise DatasetError(f"{path}: 'films' must map film paths to records, found {type(films).__name__}")
+    out = {}
+    for name, record in films.items():
+        boxes = record.get("boxes") if isinstance(record, dict) else record
+        if not isinstance(boxes, list) or any(not isinstance(b, list) or len(b) != 4 for b in boxes):
+            raise DatasetError(
+                f"{path}: film {name!r} needs a list of [x0, y0, x1, y1] boxes, found {boxes!r}"
+            )
+        out[str(name)] = [[float(v) for v in b] for b in boxes]
+    return out
+
+
+def _diffmap_items(root: Path, path: str | os.PathLike, split: str) -> list[dict[str, Any]]:
+    """Class-1 items with a difference-map box as fixed region, for the ``split`` films of the file.
+
+    A film of another split is ignored (its boxes exist, but the split decides what trains);
+    a film missing from the Kermany manifest or not a pneumonia film is an error: the file was
+    made from other data, and silently skipping would train on less than the user thinks.
+    """
+    kermany_dir = (root / "kermany").resolve()
+    by_name = {Path(d["image"]).resolve().relative_to(kermany_dir).as_posix(): d
+               for d in manifest_dataset(root / "kermany" / "manifest.csv")}
+    regions = read_diffmap_regions(path)
+    unknown = [n for n in regions if n not in by_name]
+    if unknown:
+        raise DatasetError(
+            f"{path}: {len(unknown)} film(s) not in {root / 'kermany' / 'manifest.csv'}, e.g. {unknown[:3]}"
+        )
+    not_sick = [n for n in regions if int(by_name[n].get("class_index", -1)) != 1]
+    if not_sick:
+        raise DatasetError(f"{path}: difference-map regions must come from pneumonia films; "
+                           f"{len(not_sick)} are not, e.g. {not_sick[:3]}")
+    listed = [by_name[n] for n in regions]
+    wanted = {d["image"] for d in patient_split(listed)[split]}  # the split shared_lesion_items uses
+    return [
+        {"image": by_name[n]["image"], "class_index": 1, "region": {"box": box}, "source": "diffmap"}
+        for n, boxes in regions.items() if by_name[n]["image"] in wanted for box in boxes
+    ]
+
+
+def shared_lesion_items(root: str | os.PathLike, split: str = "train", box_repeat: int = 3,
+                        diffmap_regions: str | os.PathLike | None = None) -> list[dict[str, Any]]:
     """Items from the shared-data layout: Kermany (random lung regions) + covid_lesions (real boxes).
 
     Only images with a lung mask are used from Kermany, so random regions land in the lung.
     ``box_repeat`` over-samples the 176 radiologist boxes against ~600 Kermany images.
+    ``diffmap_regions`` (a JSON of ``scripts/make_diffmap_regions.py``) adds, for each listed
+    pneumonia film of ``split``, one class-1 item per difference-map box (``source`` ``"diffmap"``),
+    besides the film's random-region item.
     """
     root = Path(root)
     kermany = [d for d in manifest_dataset(root / "kermany" / "manifest.csv") if d.get("lung_mask")]
     covid = manifest_dataset(root / "covid_lesions" / "manifest.csv")
     items = items_from(patient_split(kermany)[split], "kermany")
+    if diffmap_regions is not None:
+        items += _diffmap_items(root, diffmap_regions, split)
     items += items_from(patient_split(covid)[split], "covid_lesions", box_repeat)
     return items
 
 
 def lesion_datalist(dataset_dir: str | os.PathLike | None = None, split: str = "train",
-                    demo_kwargs: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+                    demo_kwargs: Mapping[str, Any] | None = None,
+                    diffmap_regions: str | os.PathLike | None = None) -> list[dict[str, Any]]:
     """Training items for the lesion generator.
 
     Args:
@@ -102,13 +178,23 @@ def lesion_datalist(dataset_dir: str | os.PathLike | None = None, split: str = "
             :func:`~monai_gan_aug.data.datasets.dataset_from_path` reads.
         split: patient split to use (``train``, ``val``, ``test``).
         demo_kwargs: arguments of :func:`~monai_gan_aug.data.demo.demo_dataset`.
+        diffmap_regions: JSON of ``scripts/make_diffmap_regions.py`` (shared-data layout only):
+            adds difference-map boxes of Kermany pneumonia films, see :func:`shared_lesion_items`.
+
+    Raises:
+        DatasetError: no usable items, a single class, or ``diffmap_regions`` without the
+            shared-data layout (its boxes name Kermany films).
     """
+    shared = dataset_dir is not None and (Path(dataset_dir) / "kermany" / "manifest.csv").is_file()
+    if diffmap_regions and not shared:
+        raise DatasetError(f"diffmap_regions names Kermany films; it needs the shared-data layout "
+                           f"(a folder with kermany/manifest.csv), found {dataset_dir or 'demo'}")
     if dataset_dir is None or str(dataset_dir) in ("", "demo"):
         from .demo import demo_dataset  # local: builds the demo data on first use
 
         items = items_from(patient_split(demo_dataset(**dict(demo_kwargs or {})))[split], "demo")
-    elif (Path(dataset_dir) / "kermany" / "manifest.csv").is_file():
-        items = shared_lesion_items(dataset_dir, split)
+    elif shared:
+        items = shared_lesion_items(dataset_dir, split, diffmap_regions=diffmap_regions or None)
     else:
         items = items_from(patient_split(dataset_from_path(dataset_dir))[split], Path(dataset_dir).name)
     if not items:
