@@ -6,6 +6,8 @@ lives here, tested like the rest of the package.
 
 from __future__ import annotations
 
+import copy
+import inspect
 import json
 import os
 import sys
@@ -15,7 +17,7 @@ from typing import Any
 
 import torch
 from ignite.engine import Engine, Events
-from monai.bundle import verify_metadata
+from monai.bundle import ConfigParser, verify_metadata
 from monai.data import CacheDataset
 from monai.transforms import Randomizable
 from torch.utils.data import Dataset
@@ -34,6 +36,7 @@ __all__ = [
     "UnpairedDataset",
     "bundle_root",
     "domain_items",
+    "executed_config",
     "first_existing",
     "list_images",
     "set_threads",
@@ -71,6 +74,34 @@ def bundle_root(name: str) -> str:
         if (candidate / "configs").is_dir():
             return str(candidate.resolve())
     raise ConfigError(f"cannot find bundle {name!r}; pass --bundle_root <folder of the bundle>")
+
+
+def executed_config() -> dict[str, Any]:
+    """The whole config of the bundle being run, with the command-line overrides applied.
+
+    Call it from a bundle config (``"config": "$bundle_utils.executed_config()"``): MONAI does not
+    hand a config its own parser, so this finds the :class:`monai.bundle.ConfigParser` whose
+    ``get_parsed_content`` is evaluating the expression (the nearest one up the call stack) and
+    returns a deep copy of ``parser.get()``: the raw config (expressions unevaluated) after
+    ``--key value`` overrides and macro/relative-id resolution, which is what
+    ``monai.bundle run --tracking mlflow`` saves as its executed config.
+
+    Raises:
+        ConfigError: not called while a ``ConfigParser`` evaluates a config.
+    """
+    frame = inspect.currentframe()
+    try:
+        while frame is not None:
+            owner = frame.f_locals.get("self")
+            if isinstance(owner, ConfigParser):
+                return copy.deepcopy(owner.get())
+            frame = frame.f_back
+    finally:
+        del frame  # break the frame reference cycle promptly
+    raise ConfigError(
+        "executed_config() found no monai.bundle.ConfigParser evaluating a config; call it from a bundle "
+        "config (\"$bundle_utils.executed_config()\") or pass the config explicitly"
+    )
 
 
 def set_threads(n: int | None = None) -> int:

@@ -90,3 +90,18 @@ def test_warm_start_copies_weights_and_rejects_mismatch(tmp_path):
     wider = build_network("lesion_generator", **{**kwargs, "ngf": 16})
     with pytest.raises(ConfigError, match="do not fit"):
         warm_start(wider, tmp_path / "g.pt")
+
+
+def test_executed_config_is_the_parsers_config_with_overrides():
+    from monai.bundle import ConfigParser
+
+    from monai_gan_aug.bundle_utils import executed_config
+
+    parser = ConfigParser({"imports": ["$import monai_gan_aug.bundle_utils as bundle_utils"], "epochs": 8,
+                           "double": "$@epochs * 2", "config": "$bundle_utils.executed_config()"})
+    parser.update({"epochs": 2})  # what `--epochs 2` on the command line does
+    config = parser.get_parsed_content("config")
+    assert config["epochs"] == 2 and config["double"] == "$@epochs * 2"  # raw, with the override
+    assert config is not parser.get()  # a copy: later changes to the parser do not leak into the log
+    with pytest.raises(ConfigError, match="ConfigParser"):
+        executed_config()
