@@ -35,7 +35,8 @@ TINY = {"epochs": 2, "working_size": 32, "min_side": 16, "ngf": 4, "n_res_blocks
         "num_threads": 1, "checkpoint_every": 2, "channels_last": False, "resume": False}
 TRACKER = "monai_gan_aug.engines.tracking.GanMLFlowHandler"
 METRICS = "monai_gan_aug.metrics.handlers.GenerativeMetricsHandler"
-UNCONDITIONAL = ("dcgan_xray", "wgan_gp_ct", "fastgan_xray")
+# bundles that score FID / KID while training (CycleGAN: G_AB(A) against B)
+FID_BUNDLES = ("dcgan_xray", "wgan_gp_ct", "fastgan_xray", "cyclegan_pneumonia")
 
 
 def _chest(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
@@ -87,8 +88,8 @@ def test_every_bundle_tracks_training_in_mlflow_by_default(config):
         assert "@samples_dir" in artifacts, f"{config}: sample grids are not artifacts"
 
 
-@pytest.mark.parametrize("name", UNCONDITIONAL)
-def test_unconditional_bundles_score_fid_kid_before_the_tracker_logs_the_epoch(name):
+@pytest.mark.parametrize("name", FID_BUNDLES)
+def test_generator_bundles_score_fid_kid_before_the_tracker_logs_the_epoch(name):
     config = BUNDLES / name / "configs" / "train.json"
     handlers = _handlers(config)
     targets = [h.get("_target_") for h in handlers]
@@ -175,11 +176,12 @@ def lesion_run(tmp_path_factory, monkeypatch_module, xray_folder) -> Path:
 
 @pytest.fixture(scope="module")
 def cyclegan_run(tmp_path_factory, monkeypatch_module, xray_folder) -> Path:
-    """Two tiny epochs of bundles/cyclegan_pneumonia (8 + 8 images, 32 px, one residual block)."""
+    """Two tiny epochs of bundles/cyclegan_pneumonia (8 + 8 images, 32 px, 1 res. block), FID after epoch 2."""
     monkeypatch_module.delenv("MLFLOW_TRACKING_URI", raising=False)
     out = tmp_path_factory.mktemp("cyclegan_run")
     return _train("cyclegan_pneumonia", xray_folder, out, split="all", epochs=2, image_size=32, ngf=4, ndf=4,
-                  n_blocks=1, num_threads=1, checkpoint_every=100, resume=False)
+                  n_blocks=1, num_threads=1, checkpoint_every=100, resume=False, metrics_every=2,
+                  metrics_samples=8)
 
 
 @pytest.fixture(scope="module")
@@ -290,6 +292,13 @@ def test_cyclegan_run_has_curves_of_both_generators_and_discriminators(cyclegan_
     assert run_.data.params["config.image_size"] == "32" and run_.data.params["config.n_blocks"] == "1"
     artifacts = {a.path for a in client.list_artifacts(run_.info.run_id)}
     assert {"checkpoint_final.pt", "params.json", CONFIG_ARTIFACT, "samples_epoch=0002.png"} <= artifacts
+
+
+def test_cyclegan_run_logs_fid_and_kid_on_the_epoch_computed(cyclegan_run):
+    client, run_ = _the_run(cyclegan_run, "cyclegan_pneumonia")
+    for key in ("fid", "kid"):  # metrics_every=2, 2 epochs: one value, at epoch 2 (none at epoch 1)
+        history = client.get_metric_history(run_.info.run_id, key)
+        assert [(m.step, np.isfinite(m.value)) for m in history] == [(2, True)], key
 
 
 def test_dcgan_run_logs_fid_and_kid(dcgan_run):
