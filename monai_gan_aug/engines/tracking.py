@@ -140,8 +140,13 @@ class GanMLFlowHandler(MLFlowHandler):
         kwargs.setdefault("close_on_complete", True)
         self.enabled = is_rank0()
         self.run_id: str | None = None  # MLflow id of the run, set when training starts
-        uri = tracking_uri or default_tracking_uri(root)
         self.config = dict(config) if config else None
+        if not self.enabled:
+            # Other ranks never log (attach is a no-op). MONAI's __init__ would open a client, which
+            # creates the SQLite store, racing rank 0 doing the same ("duplicate column" errors).
+            self.cur_run, self.artifacts = None, ()
+            return
+        uri = tracking_uri or default_tracking_uri(root)
         experiment_param = {
             **(flatten_params(params) if params else {}),
             **(flatten_params(self.config, prefix=config_prefix) if self.config else {}),
