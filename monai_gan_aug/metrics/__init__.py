@@ -44,6 +44,8 @@ _EXPORTS = {
     "evaluate_folders": "evaluate",
     "list_images": "evaluate",
     "utility_experiment": "downstream",
+    "online_utility_experiment": "downstream",
+    "segmentation_utility_experiment": "downstream_segmentation",
     "REGION_JUDGE_WEIGHTS": "region_judge",
     "REGION_CONTEXT": "region_judge",
     "region_window": "region_judge",
