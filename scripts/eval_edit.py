@@ -66,6 +66,8 @@ def main() -> int:
     parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
     parser.add_argument("--weights", default=None, help="lesion generator (default: shipped)")
     parser.add_argument("--region-judge", default=None, help="region judge weights (default: shipped)")
+    parser.add_argument("--detail", type=float, default=None,
+                        help="share of the input's fine detail kept in the region (default: the weights' own)")
     parser.add_argument("--n", type=int, default=60, help="held-out normal images to edit")
     parser.add_argument("--figure", default=None, help="write a grid of inputs, regions and outputs here")
     parser.add_argument("--threads", type=int, default=None)
@@ -91,8 +93,8 @@ def main() -> int:
 
     items = [d for d in patient_split(manifest_dataset(manifest))["test"] if d["class_index"] == 0 and d.get("lung_mask")]
     items = items[: args.n]
-    editor = PneumoniaEditor(weights=args.weights, feather=FEATHER)
-    healthy_editor = PneumoniaEditor(weights=args.weights, feather=FEATHER, class_index=0)
+    editor = PneumoniaEditor(weights=args.weights, feather=FEATHER, detail=args.detail)
+    healthy_editor = PneumoniaEditor(weights=args.weights, feather=FEATHER, class_index=0, detail=args.detail)
     judge = load_pneumonia_judge()
     region_judge = load_region_judge(path=args.region_judge)
     loader = LoadXRay()
@@ -137,6 +139,7 @@ def main() -> int:
     summary = {
         "images": len(items),
         "weights": str(editor.weights_path),
+        "detail": editor.inferer.detail,
         "seconds_per_512px_image": {"median": float(np.median(times)), "max": float(np.max(times))},
         "rg1_uncr_seconds": rg1,
         "judge_rate_p_gt_0.5": {
@@ -157,6 +160,9 @@ def main() -> int:
         "region_mean_p": {
             "before": float(r[:, 0].mean()), "after_pneumonia_edit": float(r[:, 1].mean()),
             "after_healthy_edit": float(r[:, 2].mean()), "mean_shift_ci95": _bootstrap(r[:, 1] - r[:, 0]),
+            # paired per film: the same box painted as pneumonia vs as healthy lung
+            "pneumonia_minus_healthy_edit": float((r[:, 1] - r[:, 2]).mean()),
+            "pneumonia_minus_healthy_edit_ci95": _bootstrap(r[:, 1] - r[:, 2]),
         },
         "mirrored_window_region_judge": {
             "windows_disjoint_from_region": len(m),

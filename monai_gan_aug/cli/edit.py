@@ -19,6 +19,17 @@ def parse_box(text: str) -> list[float]:
     return values
 
 
+def _unit_interval(text: str) -> float:
+    """A number in [0, 1] (argparse type)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {value}")
+    return value
+
+
 def _region_from_args(args: argparse.Namespace) -> object:
     given = [name for name in ("box", "xywh", "polygon", "mask") if getattr(args, name) is not None]
     if len(given) != 1:
@@ -60,7 +71,7 @@ def cmd_edit(args: argparse.Namespace) -> int:
     region = _region_from_args(args)
     editor = PneumoniaEditor(
         weights=args.weights, device=args.device, feather=args.feather, clip_to_lung=args.clip_to_lung,
-        class_index=1 if args.cls == "pneumonia" else 0, units=args.units,
+        class_index=1 if args.cls == "pneumonia" else 0, units=args.units, detail=args.detail,
     )
     image = editor.load(args.image)
     outs = _outputs(args, output_suffix_for(image.meta))
@@ -99,6 +110,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--samples", type=int, default=1, help="number of variants (seeds seed, seed+1, ...)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--feather", type=float, default=8, help="blend band outside the region, in pixels")
+    p.add_argument("--detail", type=_unit_interval, default=None,
+                   help="share 0-1 of the input's fine detail (ribs, markings) kept inside the region "
+                        "(default: the weights' own; shipped weights: 1)")
     p.add_argument("--clip-to-lung", action="store_true", help="clip the region to the predicted lung field")
     p.add_argument("--side-by-side", help="also write a PNG: input | output with region | difference map")
     p.add_argument("--weights", help="lesion generator checkpoint (default: the shipped weights)")

@@ -60,6 +60,9 @@ class PneumoniaEditor:
         class_index: what to paint: 1 pneumonia (default) or 0 healthy lung.
         units: region units, ``"pixel"`` or ``"fraction"``.
         max_fraction: largest fraction of the image a region may cover.
+        detail: share of the input's native-resolution detail kept inside the region
+            (:class:`RegionEditInferer`); ``None`` takes the weights' recommended value
+            (``info["detail"]``, 0 when absent).
     """
 
     def __init__(
@@ -71,6 +74,7 @@ class PneumoniaEditor:
         class_index: int = CLASS_PNEUMONIA,
         units: str = "pixel",
         max_fraction: float | None = 0.5,
+        detail: float | None = None,
     ) -> None:
         if class_index not in _CLASS_NAMES:
             raise ConfigError(f"class_index must be one of {sorted(_CLASS_NAMES)}, got {class_index}")
@@ -84,6 +88,7 @@ class PneumoniaEditor:
         self.inferer = RegionEditInferer(
             working_size=int(info.get("working_size", 128)), context=float(info.get("context", 2.0)),
             min_side=int(info.get("min_side", 64)), class_index=class_index,
+            detail=float(info.get("detail", 0.0)) if detail is None else detail,
         )
         self.class_index = class_index
         self.loader = LoadXRay()

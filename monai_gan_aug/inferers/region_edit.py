@@ -13,7 +13,7 @@ import torch
 from monai.inferers import Inferer
 from monai.utils import convert_to_tensor
 
-from ..errors import InvalidImageError, RegionError
+from ..errors import ConfigError, InvalidImageError, RegionError
 from ..transforms.validate import check_image
 from ..transforms.window import context_window, crop_to_working, paste_from_working, region_bbox
 
@@ -31,6 +31,11 @@ class RegionEditInferer(Inferer):
         context: window side / region's longer side (the generator's training range centre).
         min_side: smallest window side in native pixels.
         class_index: what to paint: 1 pneumonia (default), 0 healthy lung.
+        detail: share (0-1) of the input's own fine detail added back onto the fill. The generator
+            works at ``working_size``, so its fill lacks everything finer than the window's
+            resampling (rib edges, lung markings); ``detail`` adds ``detail * (x - up(down(x)))``,
+            the part of the input lost by that round trip, inside the region. 0 (default) is the
+            plain fill.
 
     Call as ``inferer(image, network, region_mask, region_weight=None, seed=None)`` with ``image``
     (1, H, W) or (B, 1, H, W) in [0, 1], ``region_mask`` the binary region (same shape) and
@@ -39,8 +44,11 @@ class RegionEditInferer(Inferer):
     """
 
     def __init__(self, working_size: int = 128, context: float = 2.0, min_side: int = 64,
-                 class_index: int = CLASS_PNEUMONIA) -> None:
+                 class_index: int = CLASS_PNEUMONIA, detail: float = 0.0) -> None:
         super().__init__()
+        if not 0.0 <= float(detail) <= 1.0:
+            raise ConfigError(f"detail must lie in [0, 1], got {detail}")
+        self.detail = float(detail)
         self.working_size = working_size
         self.context = context
         self.min_side = min_side
@@ -97,6 +105,10 @@ class RegionEditInferer(Inferer):
         fill_native = paste_from_working(fill01, geom)
         y0, x0, y1, x1 = geom.y0, geom.x0, geom.y1, geom.x1
         src = plain[:, y0:y1, x0:x1]
+        if self.detail > 0:
+            # what the working-size round trip removes from the input: its native-resolution detail
+            lost_detail = src.float() - paste_from_working(win_img.float(), geom)
+            fill_native = (fill_native + self.detail * lost_detail).clamp(0, 1)
         w = weight[:, y0:y1, x0:x1].to(src.dtype)
         blended = src * (1 - w) + fill_native.to(src.dtype) * w
         out = plain.clone()
