@@ -18,8 +18,8 @@ baseline rows at the same sample sizes, so a reader can see what "real" scores a
   inside its lung as ``scripts/eval_edit.py`` does; baselines: 36 real *val*-split pneumonia films
   (same class, other patients) and the 36 unedited test normals (the other class).
 * **covid_lesions, reference = the val-split films**: ``pix2pix_pathology`` on the test-split
-  films with their radiologist boxes (the bundle's ``inference.json``; weights are not shipped,
-  a local run's ``G.pt`` is used when it exists, else the row says "not available"); baseline:
+  films with their radiologist boxes (the bundle's ``inference.json``; a local run's ``G.pt`` when
+  it exists, else the shipped weights); baseline:
   the same test films, unedited.
 * **Kermany at 64 px, reference = all test-split films (as ``docs/gan_family.md``)**: 200 samples
   (seed 0) of the shipped ``dcgan_xray`` and ``fastgan_xray`` generators; baseline: the val-split
@@ -345,6 +345,8 @@ def _covid_rows(data: Path, out: Path, args: argparse.Namespace) -> list[Row]:
     ref_desc = "real covid_lesions, val patients"
     rows = [Row("real vs real (covid_lesions)", "real", write_manifest([d["image"] for d in boxed],
                 out / "real_covid_test.csv"), ref, "real covid_lesions, test patients", ref_desc)]
+    from monai_gan_aug.utils.weights import WEIGHTS_DIR
+
     weights = _pix2pix_weights(args.pix2pix_weights)
     desc = "pix2pix(test films, their boxes kept)"
     if weights is None or not weights.is_file():
@@ -353,7 +355,9 @@ def _covid_rows(data: Path, out: Path, args: argparse.Namespace) -> list[Row]:
         return rows
     t0 = time.time()
     fake = make_pix2pix(boxed, out / "pix2pix_pathology", weights, args.threads)
-    rows.append(Row("pix2pix_pathology (local, not shipped)", "pix2pix_pathology", fake, ref, desc, ref_desc,
+    shipped = weights.resolve() == (WEIGHTS_DIR / "pix2pix_pathology.pt").resolve()
+    rows.append(Row("pix2pix_pathology" if shipped else "pix2pix_pathology (local weights)", "pix2pix_pathology",
+                    fake, ref, desc, ref_desc,
                     note=f"weights {weights}; boxes (kept bit-identical) cover {kept_fraction(boxed):.0%} "
                     "of the pixels on average", seconds=time.time() - t0))
     return rows
@@ -401,7 +405,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--groups", nargs="+", default=list(GROUPS), choices=list(GROUPS))
     parser.add_argument("--n-latent", type=int, default=200, help="samples per latent GAN (gan_family: 200)")
     parser.add_argument("--kid-subset-size", type=int, default=100)
-    parser.add_argument("--pix2pix-weights", default=None, help="default: the bundle's local run, if any")
+    parser.add_argument("--pix2pix-weights", default=None, help="default: the bundle's local run, if any, else the shipped weights")
     parser.add_argument("--downstream", nargs="*", default=[], metavar="METHOD=JSON",
                         help="eval_downstream.py JSON results to show (methods: lesion_inpaint, cyclegan)")
     parser.add_argument("--threads", type=int, default=1)
