@@ -14,6 +14,7 @@ from PIL import Image
 from monai_gan_aug.bundle_utils import verify_bundle_metadata
 from monai_gan_aug.engines.tracking import default_tracking_uri
 from monai_gan_aug.networks.factory import load_network
+from monai_gan_aug.utils.weights import WEIGHTS_DIR
 
 BUNDLE = Path(__file__).resolve().parents[2] / "bundles" / "pix2pix_pathology"
 CONFIGS = BUNDLE / "configs"
@@ -69,7 +70,9 @@ def test_one_epoch_writes_checkpoints_samples_generator_and_mlflow_run(trained):
     assert {"checkpoint_final.pt", "params.json", "samples_epoch=0001.png"} <= artifacts
 
 
-def test_inference_keeps_box_content_exactly_and_regenerates_the_rest(trained, tmp_path):
+@pytest.mark.parametrize("weights", ["trained", "shipped"])
+def test_inference_keeps_box_content_exactly_and_regenerates_the_rest(weights, trained, tmp_path):
+    ckpt = trained / "models" / "G.pt" if weights == "trained" else WEIGHTS_DIR / "pix2pix_pathology.pt"
     rng = np.random.default_rng(1)
     images = tmp_path / "images"
     images.mkdir()
@@ -84,7 +87,7 @@ def test_inference_keeps_box_content_exactly_and_regenerates_the_rest(trained, t
     out = tmp_path / "out"
     run(run_id="run", config_file=str(CONFIGS / "inference.json"), meta_file=str(CONFIGS / "metadata.json"),
         logging_file=False, box_csv=str(tmp_path / "boxes.csv"), input_dir=str(images), output_dir=str(out),
-        ckpt_path=str(trained / "models" / "G.pt"), num_threads=1)
+        ckpt_path=str(ckpt), num_threads=1)
     for name, arr in arrays.items():
         saved = Image.open(out / name.replace(".png", "_pathology_aug.png"))
         assert "SYNTHETIC" in saved.info["Description"].upper()
