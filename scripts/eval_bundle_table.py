@@ -351,7 +351,7 @@ def _covid_rows(data: Path, out: Path, args: argparse.Namespace) -> list[Row]:
     desc = "pix2pix(test films, their boxes kept)"
     if weights is None or not weights.is_file():
         rows.append(Row("pix2pix_pathology", "pix2pix_pathology", None, ref, desc, ref_desc,
-                        note="no weights shipped and no local run found"))
+                        note="no local run and no shipped weights found"))
         return rows
     t0 = time.time()
     fake = make_pix2pix(boxed, out / "pix2pix_pathology", weights, args.threads)

@@ -4,7 +4,7 @@ Usage::
 
     python scripts/eval_edit.py [--data ../shared/data] [--weights W] [--n 60] [--figure docs/images/edit_grid.png]
 
-On held-out (patient-split ``test``) Kermany normal images, for each image a pneumonia-sized box
+On held-out (patient-split ``test``, or ``val`` with ``--split val``) Kermany normal images, for each image a pneumonia-sized box
 is drawn inside its lung (``RandRegionMask`` with the RSNA prior, seeded per image) and the edit
 is applied. Reported, with bootstrap 95 % intervals:
 
@@ -68,6 +68,8 @@ def main() -> int:
     parser.add_argument("--region-judge", default=None, help="region judge weights (default: shipped)")
     parser.add_argument("--detail", type=float, default=None,
                         help="share of the input's fine detail kept in the region (default: the weights' own)")
+    parser.add_argument("--split", choices=("test", "val"), default="test",
+                        help="held-out normal films to edit: 'val' to choose settings, 'test' to report")
     parser.add_argument("--n", type=int, default=60, help="held-out normal images to edit")
     parser.add_argument("--figure", default=None, help="write a grid of inputs, regions and outputs here")
     parser.add_argument("--threads", type=int, default=None)
@@ -91,7 +93,8 @@ def main() -> int:
     from monai_gan_aug.transforms.region import RandRegionMask
     from monai_gan_aug.visualize import edit_panel, save_rgb
 
-    items = [d for d in patient_split(manifest_dataset(manifest))["test"] if d["class_index"] == 0 and d.get("lung_mask")]
+    items = [d for d in patient_split(manifest_dataset(manifest))[args.split]
+             if d["class_index"] == 0 and d.get("lung_mask")]
     items = items[: args.n]
     editor = PneumoniaEditor(weights=args.weights, feather=FEATHER, detail=args.detail)
     healthy_editor = PneumoniaEditor(weights=args.weights, feather=FEATHER, class_index=0, detail=args.detail)
@@ -137,6 +140,7 @@ def main() -> int:
     fb, fa = np.array(far_before), np.array(far_after)
     r, m = np.array(region_scores), np.array(mirror_scores).reshape(-1, 2)
     summary = {
+        "split": args.split,
         "images": len(items),
         "weights": str(editor.weights_path),
         "detail": editor.inferer.detail,

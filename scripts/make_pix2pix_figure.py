@@ -9,8 +9,8 @@ Rows: two held-out (patient split ``test``) Kermany films (CC BY 4.0; a normal, 
 with a hand-placed box, and two ``test``-split demo pneumonia radiographs with the bounding boxes
 of their exact lesion masks; or, with ``--covid``, the first four boxed covid_lesions ``test``
 films with their radiologist boxes (their licences vary: keep that figure out of the repository).
-The outputs come from the bundle's own ``configs/inference.json`` (so from the weights it picks:
-a local run's, else the shipped ones). Columns: input with boxes | the generator's input (box
+The outputs come from the bundle's own ``configs/inference.json`` with ``--weights`` (default: the
+shipped ``monai_gan_aug/weights/pix2pix_pathology.pt``, not a local run's). Columns: input with boxes | the generator's input (box
 content, the rest mid-grey) | output at native resolution, stamped with whether every box pixel is
 identical to the input. Prints the per-image check and the mean absolute change outside the boxes.
 Skips with a clear message when the data folder is absent.
@@ -27,6 +27,8 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
+
+__all__ = ["main"]
 
 ROOT = Path(__file__).resolve().parents[1]
 TILE = 256  # px width of each column
@@ -79,12 +81,17 @@ def main() -> int:
     parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
     parser.add_argument("--out", default=str(ROOT / "docs" / "images" / "pix2pix_pathology.png"))
     parser.add_argument("--covid", action="store_true", help="covid_lesions test films (do not commit)")
+    parser.add_argument("--weights", default=None, help="pix2pix generator (default: the shipped weights)")
     args = parser.parse_args()
     data = Path(args.data)
     if not (data / "kermany" / "manifest.csv").is_file():
         print(f"SKIPPED: no shared data at {data} (needs kermany/ and covid_lesions/ manifests)")
         return 0
     from monai_gan_aug.data.pathology import box_csv_datalist
+    from monai_gan_aug.utils.weights import WEIGHTS_DIR
+
+    weights = Path(args.weights) if args.weights else WEIGHTS_DIR / "pix2pix_pathology.pt"
+    print("weights:", weights)
 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -96,7 +103,7 @@ def main() -> int:
         subprocess.run([sys.executable, "-m", "monai.bundle", "run", "--config_file",
                         str(ROOT / "bundles" / "pix2pix_pathology" / "configs" / "inference.json"),
                         "--box_csv", str(work / "boxes.csv"), "--output_dir", str(work / "pred"),
-                        "--num_threads", "1"], check=True, cwd=ROOT)
+                        "--ckpt_path", str(weights), "--num_threads", "1"], check=True, cwd=ROOT)
         tiles = []
         for item in box_csv_datalist(work / "boxes.csv"):
             src = np.asarray(Image.open(item["image"]).convert("L"))

@@ -88,7 +88,7 @@ class PneumoniaEditor:
         self.inferer = RegionEditInferer(
             working_size=int(info.get("working_size", 128)), context=float(info.get("context", 2.0)),
             min_side=int(info.get("min_side", 64)), class_index=class_index,
-            detail=float(info.get("detail", 0.0)) if detail is None else detail,
+            detail=float(info.get("detail") or 0.0) if detail is None else detail,
         )
         self.class_index = class_index
         self.loader = LoadXRay()
@@ -124,7 +124,8 @@ class PneumoniaEditor:
                 f"{_CLASS_NAMES[self.class_index]} inserted by monai-gan-aug lesion generator "
                 f"({self.weights_path.name}) in region {_describe(record)}, seed {seed}"
             ),
-            edit={"seed": seed, "class_index": self.class_index, "weights": self.weights_path.name, "region": record},
+            edit={"seed": seed, "class_index": self.class_index, "weights": self.weights_path.name, "region": record,
+                  "detail": self.inferer.detail},
         )
         return EditResult(image, edited, mask, weight, seed)
 
@@ -195,7 +196,8 @@ def edit_datalist(
                 save_rgb(edit_panel(result.image, result.edited, result.region_mask),
                          out_dir / "panels" / f"{out.name.split('.')[0]}.png")
             rows.append({"file": out.name, "source": item["image"], "region": str(region), "seed": result.seed,
-                         "weights": editor.weights_path.name, "class_index": editor.class_index})
+                         "weights": editor.weights_path.name, "class_index": editor.class_index,
+                         "detail": editor.inferer.detail})
     manifest = out_dir / "manifest.csv"
     with atomic_write(manifest) as tmp, open(tmp, "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(rows[0]) if rows else ["file"])

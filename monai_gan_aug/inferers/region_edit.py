@@ -102,12 +102,12 @@ class RegionEditInferer(Inferer):
         with torch.inference_mode():
             fill = network(x, m, torch.tensor([class_index], device=device), noise)
         fill01 = ((fill[0].float().cpu() + 1) / 2).clamp(0, 1)
-        fill_native = paste_from_working(fill01, geom)
         y0, x0, y1, x1 = geom.y0, geom.x0, geom.y1, geom.x1
         src = plain[:, y0:y1, x0:x1]
+        fill_native = paste_from_working(fill01, geom).to(src.device)
         if self.detail > 0:
             # what the working-size round trip removes from the input: its native-resolution detail
-            lost_detail = src.float() - paste_from_working(win_img.float(), geom)
+            lost_detail = src.float() - paste_from_working(win_img.float(), geom).to(src.device)
             fill_native = (fill_native + self.detail * lost_detail).clamp(0, 1)
         w = weight[:, y0:y1, x0:x1].to(src.dtype)
         blended = src * (1 - w) + fill_native.to(src.dtype) * w

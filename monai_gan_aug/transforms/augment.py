@@ -227,7 +227,7 @@ class GANAugment(Transform):
             context=float(info.get("context", 2.0)),
             min_side=int(info.get("min_side", 64)),
             class_index=self.class_index,
-            detail=float(info.get("detail", 0.0)),
+            detail=float(info.get("detail") or 0.0),
         )
         m = torch.as_tensor(np.asarray(mask) if isinstance(mask, np.ndarray) else mask).float()
         w = (

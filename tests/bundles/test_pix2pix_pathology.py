@@ -71,8 +71,11 @@ def test_one_epoch_writes_checkpoints_samples_generator_and_mlflow_run(trained):
 
 
 @pytest.mark.parametrize("weights", ["trained", "shipped"])
-def test_inference_keeps_box_content_exactly_and_regenerates_the_rest(weights, trained, tmp_path):
-    ckpt = trained / "models" / "G.pt" if weights == "trained" else WEIGHTS_DIR / "pix2pix_pathology.pt"
+def test_inference_keeps_box_content_exactly_and_regenerates_the_rest(weights, request, tmp_path):
+    if weights == "trained":
+        ckpt = request.getfixturevalue("trained") / "models" / "G.pt"
+    else:
+        ckpt = WEIGHTS_DIR / "pix2pix_pathology.pt"
     rng = np.random.default_rng(1)
     images = tmp_path / "images"
     images.mkdir()

@@ -102,3 +102,27 @@ def test_console_script_starts_fast_without_importing_torch():
     code = "import sys, monai_gan_aug.cli as c; c.build_parser(); print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_detail_comes_from_the_weights_unless_given(png, tiny_lesion_weights, tmp_path, capsys):
+    from monai_gan_aug.inferers.edit import PneumoniaEditor
+    from monai_gan_aug.utils.checkpoint import load_checkpoint, save_checkpoint
+
+    assert PneumoniaEditor(weights=tiny_lesion_weights).inferer.detail == 0.0  # no "detail" in info
+    ckpt = load_checkpoint(tiny_lesion_weights)
+    ckpt["info"]["detail"] = 0.75
+    with_detail = tmp_path / "with_detail.pt"
+    save_checkpoint(ckpt, with_detail)
+    assert PneumoniaEditor(weights=with_detail).inferer.detail == 0.75
+    assert PneumoniaEditor(weights=with_detail, detail=0.0).inferer.detail == 0.0
+    # the CLI passes --detail through and rejects values outside [0, 1]
+    chest = png  # noisy texture: detail the 64 px round trip loses
+    outs = {}
+    for d in ("0", "1"):
+        outs[d] = tmp_path / f"d{d}.png"
+        assert _run("edit", "--image", chest, "--box", "10,20,70,80", "--weights", with_detail, "--detail", d,
+                    "--out", outs[d], "--quiet") == 0
+    assert not np.array_equal(np.asarray(Image.open(outs["0"])), np.asarray(Image.open(outs["1"])))
+    with pytest.raises(SystemExit):
+        _run("edit", "--image", chest, "--box", "10,20,70,80", "--detail", "1.5")
+    assert "expected a number in [0, 1]" in capsys.readouterr().err
