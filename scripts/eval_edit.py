@@ -4,8 +4,8 @@ Usage::
 
     python scripts/eval_edit.py [--data ../shared/data] [--weights W] [--n 60] [--figure docs/images/edit_grid.png]
 
-On held-out (patient-split ``test``, or ``val`` with ``--split val``) Kermany normal images, for each image a pneumonia-sized box
-is drawn inside its lung (``RandRegionMask`` with the RSNA prior, seeded per image) and the edit
+On held-out (patient-split ``test``, or ``val`` with ``--split val``) Kermany normal images, for
+each image a pneumonia-sized box is drawn inside its lung (``RandRegionMask`` with the RSNA prior, seeded per image) and the edit
 is applied. Reported, with bootstrap 95 % intervals:
 
 * per-image time of load + lung-independent edit + save for 512 px images (and for RG1_UNCR.dcm);

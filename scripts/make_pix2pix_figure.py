@@ -9,10 +9,10 @@ Rows: two held-out (patient split ``test``) Kermany films (CC BY 4.0; a normal, 
 with a hand-placed box, and two ``test``-split demo pneumonia radiographs with the bounding boxes
 of their exact lesion masks; or, with ``--covid``, the first four boxed covid_lesions ``test``
 films with their radiologist boxes (their licences vary: keep that figure out of the repository).
-The outputs come from the bundle's own ``configs/inference.json`` with ``--weights`` (default: the
-shipped ``monai_gan_aug/weights/pix2pix_pathology.pt``, not a local run's). Columns: input with boxes | the generator's input (box
-content, the rest mid-grey) | output at native resolution, stamped with whether every box pixel is
-identical to the input. Prints the per-image check and the mean absolute change outside the boxes.
+The outputs come from the bundle's own ``configs/inference.json`` with ``--weights`` (default:
+the shipped ``monai_gan_aug/weights/pix2pix_pathology.pt``, not a local run's). Columns: input with
+boxes | the generator's input (box content, the rest mid-grey) | output at native resolution,
+stamped with whether every box pixel is identical to the input. Prints the per-image check and the mean absolute change outside the boxes.
 Skips with a clear message when the data folder is absent.
 """
 

@@ -84,11 +84,8 @@ class PneumoniaEditor:
             raise MissingWeightsError(f"lesion generator weights not found: {path}")
         self.weights_path = path
         self.generator = load_network(path).to(self.device)
-        info = getattr(self.generator, "info", {}) or {}
-        self.inferer = RegionEditInferer(
-            working_size=int(info.get("working_size", 128)), context=float(info.get("context", 2.0)),
-            min_side=int(info.get("min_side", 64)), class_index=class_index,
-            detail=float(info.get("detail") or 0.0) if detail is None else detail,
+        self.inferer = RegionEditInferer.from_network_info(
+            getattr(self.generator, "info", None), class_index=class_index, detail=detail
         )
         self.class_index = class_index
         self.loader = LoadXRay()

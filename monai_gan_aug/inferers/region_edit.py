@@ -7,7 +7,7 @@ image size works at constant cost.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping
 
 import torch
 from monai.inferers import Inferer
@@ -53,6 +53,22 @@ class RegionEditInferer(Inferer):
         self.context = context
         self.min_side = min_side
         self.class_index = class_index
+
+    @classmethod
+    def from_network_info(
+        cls, info: Mapping[str, Any] | None, class_index: int = CLASS_PNEUMONIA, detail: float | None = None
+    ) -> RegionEditInferer:
+        """The inferer a lesion generator was trained for, from its checkpoint's ``info``.
+
+        ``working_size``, ``context``, ``min_side`` and ``detail`` come from ``info`` (defaults 128,
+        2.0, 64, 0 when absent); ``detail`` given here overrides the weights' value.
+        """
+        info = info or {}
+        return cls(
+            working_size=int(info.get("working_size", 128)), context=float(info.get("context", 2.0)),
+            min_side=int(info.get("min_side", 64)), class_index=class_index,
+            detail=float(info.get("detail") or 0.0) if detail is None else detail,
+        )
 
     def __call__(  # type: ignore[override]
         self,

@@ -221,14 +221,7 @@ class GANAugment(Transform):
     ) -> torch.Tensor:
         from ..inferers.region_edit import RegionEditInferer
 
-        info = getattr(net, "info", {}) or {}
-        inferer = RegionEditInferer(
-            working_size=int(info.get("working_size", 128)),
-            context=float(info.get("context", 2.0)),
-            min_side=int(info.get("min_side", 64)),
-            class_index=self.class_index,
-            detail=float(info.get("detail") or 0.0),
-        )
+        inferer = RegionEditInferer.from_network_info(getattr(net, "info", None), class_index=self.class_index)
         m = torch.as_tensor(np.asarray(mask) if isinstance(mask, np.ndarray) else mask).float()
         w = (
             m
