@@ -123,7 +123,7 @@ class RegionEditInferer(Inferer):
         fill_native = paste_from_working(fill01, geom).to(src.device)
         if self.detail > 0:
             # what the working-size round trip removes from the input: its native-resolution detail
-            lost_detail = src.float() - paste_from_working(win_img.float(), geom).to(src.device)
+            lost_detail = src.float() - paste_from_working(win_img.float(), geom)
             fill_native = (fill_native + self.detail * lost_detail).clamp(0, 1)
         w = weight[:, y0:y1, x0:x1].to(src.dtype)
         blended = src * (1 - w) + fill_native.to(src.dtype) * w
