@@ -21,6 +21,7 @@ from monai.data import MetaTensor
 from ..errors import ConfigError, MissingWeightsError
 from ..networks.factory import load_network
 from ..transforms.io import LoadXRay, SaveXRay
+from ..transforms.reencode import check_editable
 from ..transforms.region import RegionMask
 from ..utils.device import default_device
 from ..utils.weights import shipped_weights_path
@@ -30,6 +31,7 @@ __all__ = ["EditResult", "PneumoniaEditor", "DEFAULT_WEIGHTS", "edit_datalist", 
 
 DEFAULT_WEIGHTS = "lesion_inpaint.pt"
 _CLASS_NAMES = {CLASS_HEALTHY: "healthy lung", CLASS_PNEUMONIA: "pneumonia"}
+_CLASS_TAGS = {CLASS_HEALTHY: "healthy", CLASS_PNEUMONIA: "pneumonia"}  # output file names
 
 
 @dataclass
@@ -94,8 +96,10 @@ class PneumoniaEditor:
         self._lung = None
 
     def load(self, path: str | os.PathLike) -> MetaTensor:
-        """Read a radiograph as a (1, H, W) [0, 1] image (errors for unreadable or non-X-ray files)."""
-        return self.loader(path)
+        """Read a radiograph as a (1, H, W) [0, 1] image (errors for unreadable, non-X-ray, uneditable files)."""
+        image = self.loader(path)
+        check_editable(image.meta)  # refuse now what save() could not write back, before any work
+        return image
 
     def masks(self, image: MetaTensor, region: Any) -> tuple[torch.Tensor, torch.Tensor]:
         """Binary region mask and feathered weight of ``region`` on ``image`` (clipped to lung if asked)."""
@@ -167,8 +171,9 @@ def edit_datalist(
 ) -> Path:
     """Edit every ``{"image": path, "boxes": [[x0, y0, x1, y1], ...]}`` item; write outputs and a manifest.
 
-    Outputs keep their input's format (``<stem>_pneumonia[_k]<ext>``); ``manifest.csv`` records,
-    per output, its source, region, seed and the generator weights; ``panels=True`` also writes
+    Outputs keep their input's format and are named by the editor's class
+    (``<stem>_<pneumonia|healthy>[_k]<ext>``); ``manifest.csv`` records, per output, its source,
+    region, seed and the generator weights; ``panels=True`` also writes
     ``panels/<output stem>.png`` (input | output with the region outlined | difference map).
     Returns the manifest path.
     """
@@ -186,7 +191,7 @@ def edit_datalist(
         stem = Path(item["image"]).name.split(".")[0]
         for k in range(samples):
             tag = "" if samples == 1 else f"_{k}"
-            out = out_dir / f"{stem}_pneumonia{tag}{output_suffix_for(image.meta)}"
+            out = out_dir / f"{stem}_{_CLASS_TAGS[editor.class_index]}{tag}{output_suffix_for(image.meta)}"
             result = editor.edit(image, region, seed=seed + 1000 * i + k)
             editor.save(result, out, overwrite=overwrite)
             if panels:
