@@ -64,10 +64,13 @@ def edit_panel(
     return panel
 
 
-def save_rgb(rgb: np.ndarray | Sequence[np.ndarray], path: str | os.PathLike) -> Path:
-    """Write an RGB image (or rows of images, stacked vertically, same width) as PNG, atomically."""
+def save_rgb(rgb: np.ndarray | Sequence[np.ndarray], path: str | os.PathLike, exclusive: bool = False) -> Path:
+    """Write an RGB image (or rows of images, stacked vertically, same width) as PNG, atomically.
+
+    ``exclusive=True`` never replaces an existing file (:class:`FileExistsError` instead).
+    """
     if not isinstance(rgb, np.ndarray):
         rgb = np.concatenate(list(rgb), axis=0)
-    with atomic_write(path, suffix=".png") as tmp:
+    with atomic_write(path, suffix=".png", exclusive=exclusive) as tmp:
         Image.fromarray(rgb).save(tmp, format="PNG")
     return Path(path)

@@ -2,7 +2,8 @@
 
 Start-up stays fast: only the standard library is imported here and in the verb modules' top
 level; each verb imports torch/MONAI when it runs. User mistakes (bad image, bad region, missing
-weights) print one clear line and exit with status 2, never a traceback.
+weights, an unwritable output folder) print one ``error:`` line in the CLI's own terms (flags,
+not Python keyword arguments; :mod:`._checks`) and exit with status 2, never a traceback.
 
 Each verb lives in its own module of this package with an ``add_parser(subparsers)`` function
 that registers it (and sets ``func``); add new verbs to :data:`VERB_MODULES`.
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -44,9 +46,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     from ..errors import MonaiGanAugError
+    from ._checks import cli_message, os_error_message
 
     try:
         return int(args.func(args))
     except MonaiGanAugError as exc:
-        print(f"monai-gan-aug {args.verb}: error: {exc}", file=sys.stderr)
-        return 2
+        message = cli_message(str(exc))
+    except OSError as exc:  # an unwritable or full output folder, a vanished input...
+        if os.environ.get("MONAI_GAN_AUG_TRACEBACK"):
+            raise
+        message = os_error_message(exc)
+    print(f"monai-gan-aug {args.verb}: error: {message}", file=sys.stderr)
+    return 2

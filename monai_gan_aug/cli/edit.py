@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ._checks import nonnegative_float, positive_int
+
 __all__ = ["add_parser", "cmd_edit", "parse_box"]
 
 
@@ -31,9 +33,6 @@ def _unit_interval(text: str) -> float:
 
 
 def _region_from_args(args: argparse.Namespace) -> object:
-    given = [name for name in ("box", "xywh", "polygon", "mask") if getattr(args, name) is not None]
-    if len(given) != 1:
-        raise SystemExit("monai-gan-aug edit: give exactly one of --box, --xywh, --polygon, --mask")
     if args.box is not None:
         return {"box": args.box}
     if args.xywh is not None:
@@ -44,7 +43,7 @@ def _region_from_args(args: argparse.Namespace) -> object:
 
 
 def _outputs(args: argparse.Namespace, suffix: str) -> list[Path]:
-    """Output paths: ``--out`` (numbered when several samples) or ``<input>_pneumonia<suffix>``."""
+    """Output paths: ``--out`` (numbered when several samples) or ``<input>_<class><suffix>``."""
     image = Path(args.image)
     stem = image.name[: -len(".nii.gz")] if image.name.endswith(".nii.gz") else image.stem
     if args.out is not None:
@@ -63,18 +62,29 @@ def cmd_edit(args: argparse.Namespace) -> int:
     """Put pneumonia (or healthy lung) into a region of a chest X-ray."""
     from tqdm import tqdm
 
+    from ..errors import ConfigError
     from ..inferers.edit import PneumoniaEditor, output_suffix_for
+    from ..transforms.io import LoadXRay
     from ..visualize import edit_panel, save_rgb
+    from ._checks import check_feather, check_outputs
 
-    if args.samples < 1:
-        raise SystemExit("monai-gan-aug edit: --samples must be >= 1")
     region = _region_from_args(args)
+    panel_path = None if args.side_by_side is None else Path(args.side_by_side)
+    if panel_path is not None and panel_path.suffix.lower() != ".png":
+        raise ConfigError(f"--side-by-side {panel_path}: the panel is a PNG; give a path ending in .png")
     editor = PneumoniaEditor(
         weights=args.weights, device=args.device, feather=args.feather, clip_to_lung=args.clip_to_lung,
         class_index=1 if args.cls == "pneumonia" else 0, units=args.units, detail=args.detail,
     )
+    if args.max_pixels is not None:
+        editor.loader = LoadXRay(max_size=args.max_pixels)
     image = editor.load(args.image)
+    check_feather(args.feather, image.shape[-2:])
     outs = _outputs(args, output_suffix_for(image.meta))
+    planned = [("--out" if args.out is not None else "output", out) for out in outs]
+    if panel_path is not None:
+        planned.append(("--side-by-side", panel_path))
+    check_outputs(planned, inputs=[args.image, args.mask, editor.weights_path], overwrite=args.overwrite)
     panels = []
     for k, out in enumerate(tqdm(outs, desc="editing", unit="image", disable=args.quiet or len(outs) == 1)):
         seed = args.seed + k
@@ -82,12 +92,16 @@ def cmd_edit(args: argparse.Namespace) -> int:
         editor.save(result, out, overwrite=args.overwrite)
         if not args.quiet:
             print(f"wrote {out} (seed {seed})")
-        if args.side_by_side is not None:
+        if panel_path is not None:
             panels.append(edit_panel(result.image, result.edited, result.region_mask))
-    if args.side_by_side is not None:
-        save_rgb(panels, args.side_by_side)
+    if panel_path is not None:
+        try:
+            save_rgb(panels, panel_path, exclusive=not args.overwrite)
+        except FileExistsError:
+            raise ConfigError(f"--side-by-side {panel_path} was created by another process meanwhile; "
+                              "pass --overwrite to replace it") from None
         if not args.quiet:
-            print(f"wrote {args.side_by_side} (input | output with region | difference map)")
+            print(f"wrote {panel_path} (input | output with region | difference map)")
     return 0
 
 
@@ -98,7 +112,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        "(DICOM, NIfTI, PNG/JPEG/TIFF). The output keeps the input's format and is marked "
                        "synthetic; pixels outside the region and its feather band are unchanged.")
     p.add_argument("--image", required=True, help="input radiograph")
-    g = p.add_argument_group("region (exactly one)")
+    g = p.add_argument_group("region (exactly one)").add_mutually_exclusive_group(required=True)
     g.add_argument("--box", type=parse_box, help="x0,y0,x1,y1 (column, row; end-exclusive)")
     g.add_argument("--xywh", type=parse_box, help="x,y,width,height (RSNA style)")
     g.add_argument("--polygon", help='vertices "x,y;x,y;x,y;..."')
@@ -106,17 +120,22 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--units", choices=("pixel", "fraction"), default="pixel", help="units of --box/--xywh/--polygon")
     p.add_argument("--class", dest="cls", choices=("pneumonia", "healthy"), default="pneumonia",
                    help="what to paint into the region")
-    p.add_argument("--out", help="output path (default: <input>_pneumonia.<same format>)")
-    p.add_argument("--samples", type=int, default=1, help="number of variants (seeds seed, seed+1, ...)")
+    p.add_argument("--out", help="output path (default: <input>_<class>.<same format>, beside the input)")
+    p.add_argument("--samples", type=positive_int, default=1, help="number of variants (seeds seed, seed+1, ...)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--feather", type=float, default=8, help="blend band outside the region, in pixels")
+    p.add_argument("--feather", type=nonnegative_float, default=8,
+                   help="blend band outside the region, in pixels (at most a quarter of the image's shorter side)")
     p.add_argument("--detail", type=_unit_interval, default=None,
                    help="share 0-1 of the input's fine detail (ribs, markings) kept inside the region "
                         "(default: the weights' own; shipped weights: 1)")
     p.add_argument("--clip-to-lung", action="store_true", help="clip the region to the predicted lung field")
-    p.add_argument("--side-by-side", help="also write a PNG: input | output with region | difference map")
+    p.add_argument("--side-by-side", help="also write a PNG: input | output with region | difference map "
+                   "(same rules as --out: never an input, an existing file only with --overwrite)")
     p.add_argument("--weights", help="lesion generator checkpoint (default: the shipped weights)")
     p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda if available)")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs (never the input)")
+    p.add_argument("--max-pixels", type=positive_int,
+                   help="refuse larger images (default 144000000 = 12000x12000, or the environment "
+                        "variable MONAI_GAN_AUG_MAX_PIXELS)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_edit)

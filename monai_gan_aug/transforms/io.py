@@ -33,6 +33,7 @@ import contextlib
 import datetime
 import os
 import re
+import threading
 import warnings
 from collections.abc import Hashable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -64,6 +65,7 @@ from monai_gan_aug.transforms.validate import check_image
 from monai_gan_aug.utils.atomic import atomic_write
 
 __all__ = [
+    "DEFAULT_MAX_PIXELS",
     "RADIOGRAPH_MODALITIES",
     "LoadXRay",
     "LoadXRayD",
@@ -83,6 +85,26 @@ _OUTPUT_SUFFIXES = {".png": "png", ".nii": "nifti", ".nii.gz": "nifti", ".dcm": 
 _FORMAT_EXT = {"png": ".png", "nifti": ".nii.gz", "dicom": ".dcm"}
 # pydicom names plugins, not pip distributions; these differ.
 _PIP_NAMES = {"gdcm": "python-gdcm"}
+MAX_PIXELS_ENV = "MONAI_GAN_AUG_MAX_PIXELS"
+
+
+def _env_max_pixels(default: int = 12000 * 12000) -> int:
+    text = os.environ.get(MAX_PIXELS_ENV, "").strip()
+    if not text:
+        return default
+    try:
+        value = int(float(text))
+    except ValueError:
+        raise ConfigError(f"{MAX_PIXELS_ENV}={text!r}: expected a number of pixels") from None
+    if value < 1:
+        raise ConfigError(f"{MAX_PIXELS_ENV}={text!r}: expected a number of pixels >= 1")
+    return value
+
+
+#: Largest image LoadXRay reads by default (pixels): 12000 x 12000 (an edit of one took 31 s and
+#: 3.7 GB); the environment variable MONAI_GAN_AUG_MAX_PIXELS changes it.
+DEFAULT_MAX_PIXELS = _env_max_pixels()
+_PIL_LIMIT_LOCK = threading.Lock()
 # A "grey" RGB image may differ between channels by JPEG rounding; beyond this fraction of
 # clearly-coloured pixels it is a colour photo.
 _COLOUR_PIXEL_FRACTION = 0.01
@@ -142,7 +164,9 @@ def _check_size(path: Path, shape: Sequence[int], max_size: int | None) -> None:
     n = int(np.prod(shape))
     if max_size is not None and n > max_size:
         raise InvalidImageError(
-            f"{path}: image of shape {tuple(shape)} has {n} pixels, more than max_size={max_size}"
+            f"{path}: the image is {' x '.join(str(int(s)) for s in shape)} = {n} pixels, larger than the "
+            f"pixel limit of {max_size}; raise the limit with max_size=N or the environment variable "
+            f"{MAX_PIXELS_ENV} (about 26 bytes of memory per pixel are needed)"
         )
 
 
@@ -369,9 +393,20 @@ def _pil_to_unit(im: Image.Image, path: Path, allow_non_radiograph: bool) -> tup
     return _scale(arr, 0, 255), "uint8", 8
 
 
+def _open_pil(path: Path) -> Image.Image:
+    """``Image.open`` without Pillow's own decompression-bomb limit: ``max_size`` is checked instead."""
+    with _PIL_LIMIT_LOCK, warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+        try:
+            return Image.open(path)
+        finally:
+            Image.MAX_IMAGE_PIXELS = saved
+
+
 def _load_pil(path: Path, allow_non_radiograph: bool, max_size: int | None) -> tuple[np.ndarray, dict]:
     try:
-        im = Image.open(path)
+        im = _open_pil(path)
     except Exception as e:
         raise ImageReadError(
             f"{path}: not a readable image (expected DICOM, NIfTI, PNG, JPEG or TIFF); "
@@ -424,7 +459,8 @@ class LoadXRay(Transform):
         allow_non_radiograph: accept DICOM of other modalities (CT, MR...) and colour images
             (converted to luma). Volumes and multi-frame files are refused regardless.
         max_size: refuse images with more than this many pixels (checked from the header before
-            decoding); ``None`` for no limit.
+            decoding); ``None`` for no limit. Default :data:`DEFAULT_MAX_PIXELS` (12000 x 12000, or
+            the environment variable ``MONAI_GAN_AUG_MAX_PIXELS``).
 
     Raises:
         ImageReadError: missing, truncated, corrupt or non-image file.
@@ -435,7 +471,7 @@ class LoadXRay(Transform):
 
     backend = [TransformBackends.TORCH]
 
-    def __init__(self, allow_non_radiograph: bool = False, max_size: int | None = None) -> None:
+    def __init__(self, allow_non_radiograph: bool = False, max_size: int | None = DEFAULT_MAX_PIXELS) -> None:
         if max_size is not None and max_size <= 0:
             raise ConfigError(f"max_size must be a positive number of pixels or None, found {max_size}")
         self.allow_non_radiograph = allow_non_radiograph
@@ -474,7 +510,7 @@ class LoadXRayd(MapTransform):
         self,
         keys: KeysCollection,
         allow_non_radiograph: bool = False,
-        max_size: int | None = None,
+        max_size: int | None = DEFAULT_MAX_PIXELS,
         allow_missing_keys: bool = False,
     ) -> None:
         super().__init__(keys, allow_missing_keys)
@@ -648,6 +684,20 @@ def _dicom_source(meta: Mapping[str, Any]) -> Path | None:
 # ---------------------------------------------------------------- SaveXRay
 
 
+def _exists_message(target: Path) -> str:
+    return f"output {target} exists; pass overwrite=True to replace it"
+
+
+@contextlib.contextmanager
+def _writing(target: Path, overwrite: bool) -> Iterator[Path]:
+    """:func:`atomic_write`, creating ``target`` exclusively unless ``overwrite`` (two runs never both win)."""
+    try:
+        with atomic_write(target, exclusive=not overwrite) as tmp:
+            yield tmp
+    except FileExistsError as e:
+        raise ConfigError(_exists_message(target) + " (written by another process meanwhile)") from e
+
+
 class SaveXRay(Transform):
     """Write a ``(1, H, W)`` ``[0, 1]`` image as PNG (8/16-bit), NIfTI or DICOM, atomically.
 
@@ -733,7 +783,7 @@ class SaveXRay(Transform):
             if target.resolve() == src.resolve() or (target.exists() and os.path.samefile(target, src)):
                 raise ConfigError(f"refusing to overwrite the input file {src} with an output")
         if target.exists() and not self.overwrite:
-            raise ConfigError(f"output {target} exists; pass overwrite=True to replace it")
+            raise ConfigError(_exists_message(target))
 
     def __call__(
         self, img: Any, filename: str | os.PathLike | None = None, meta_dict: Mapping | None = None,
@@ -762,7 +812,7 @@ class SaveXRay(Transform):
             if isinstance(img, MetaTensor):
                 img.meta["saved_to"] = str(target)
             return img
-        with atomic_write(target) as tmp:
+        with _writing(target, self.overwrite) as tmp:
             if fmt == "png":
                 _write_png(arr, tmp, self.png_bits, text)
             elif fmt == "nifti":
@@ -775,9 +825,8 @@ class SaveXRay(Transform):
             img.meta["saved_to"] = str(target)
         return img
 
-    @staticmethod
     def _write_into_source(
-        arr: np.ndarray, changed_mask: Any, meta: Mapping[str, Any], fmt: str, target: Path, text: str
+        self, arr: np.ndarray, changed_mask: Any, meta: Mapping[str, Any], fmt: str, target: Path, text: str
     ) -> bool:
         """Re-encode only the changed pixels into the source's representation; False if not applicable."""
         from monai_gan_aug.transforms import reencode  # local: reencode imports this module
@@ -793,7 +842,7 @@ class SaveXRay(Transform):
             ds.remove_private_tags()
             ds.SourceImageSequence = [src_ref]
             _mark_synthetic(ds, text, list(ds.get("ImageType", []))[2:])
-            with atomic_write(target) as tmp:
+            with _writing(target, self.overwrite) as tmp:
                 ds.save_as(tmp, enforce_file_format=True)
             return True
         if fmt == "png" and src_fmt in ("png", "tiff", "jpeg"):
@@ -801,7 +850,7 @@ class SaveXRay(Transform):
             info = PngImagePlugin.PngInfo()
             info.add_text("Software", f"monai-gan-aug {__version__}")
             info.add_text("Description", text)
-            with atomic_write(target) as tmp:
+            with _writing(target, self.overwrite) as tmp:
                 im.save(tmp, format="PNG", pnginfo=info)
             return True
         return False

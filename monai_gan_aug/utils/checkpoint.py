@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -46,11 +47,16 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     if not path.is_file():
         raise MissingWeightsError(f"checkpoint not found: {path}")
     try:
-        obj = torch.load(path, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():  # torch's advice on foreign pickles; the error below says it all
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")
+            obj = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # torch raises UnpicklingError, RuntimeError, EOFError... depending on damage
+        # torch's own text is several lines of advice about loading untrusted code; never pass it on.
         raise CheckpointError(
-            f"cannot load checkpoint {path} safely (weights_only=True): {type(exc).__name__}: {exc}"
+            f"{path} is not a checkpoint of this project (not a PyTorch file of tensors and plain "
+            f"values, or damaged: {type(exc).__name__})"
         ) from exc
     if not isinstance(obj, dict):
-        raise CheckpointError(f"checkpoint {path} holds a {type(obj).__name__}, expected a dict of state dicts")
+        raise CheckpointError(f"{path} is not a checkpoint of this project (it holds a {type(obj).__name__}, "
+                              "expected a dict of state dicts)")
     return obj

@@ -391,3 +391,31 @@ def test_rg1_real_cr_air_dark_and_dicom_round_trip(tmp_path):
     assert "DataSetTrailingPadding" not in ds
     again = LoadXRay()(out)
     assert float((again - img).abs().max()) < 1.0 / 2**src.BitsStored
+
+
+def test_save_without_overwrite_never_replaces_a_file_created_by_a_concurrent_run(tmp_path, monkeypatch):
+    import monai_gan_aug.transforms.io as xio
+
+    src = save_png(tmp_path / "a.png", ramp(8).astype(np.uint8))
+    img = LoadXRay()(src)
+    out = tmp_path / "out.png"
+    real_write = xio._write_png
+
+    def slow_write(arr, tmp, bits, text):  # the other run finishes while this one is writing
+        out.write_bytes(b"the other run's output")
+        real_write(arr, tmp, bits, text)
+
+    monkeypatch.setattr(xio, "_write_png", slow_write)
+    with pytest.raises(ConfigError, match="exists"):
+        SaveXRay()(img, out)
+    assert out.read_bytes() == b"the other run's output"
+    assert not [p for p in tmp_path.iterdir() if ".tmp" in p.name]
+
+
+def test_pixel_limit_is_checked_from_the_header_and_says_how_to_raise_it(tmp_path):
+    from monai_gan_aug.transforms.io import DEFAULT_MAX_PIXELS
+
+    assert DEFAULT_MAX_PIXELS == 12000 * 12000
+    path = save_png(tmp_path / "a.png", ramp(8).astype(np.uint8))
+    with pytest.raises(InvalidImageError, match=r"pixel limit of 100; raise the limit with max_size=N or .*MONAI_GAN_AUG_MAX_PIXELS"):
+        LoadXRay(max_size=100)(path)

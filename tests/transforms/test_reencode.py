@@ -72,3 +72,29 @@ def test_stored_values_for_picks_nearest_under_a_decreasing_mapping():
     cands = np.arange(0, 11)
     got = stored_values_for(np.array([0.0, 0.31, 1.0]), cands, lambda v: 1.0 - v / 10.0)
     assert got.tolist() == [10, 7, 0]
+
+
+def test_rgb_dicom_with_equal_channels_is_written_back_as_rgb(tmp_path):
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
+
+    rng = np.random.default_rng(0)
+    grey = rng.integers(0, 256, (40, 48), dtype=np.uint8)
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.SOPClassUID, ds.SOPInstanceUID = SecondaryCaptureImageStorage, generate_uid()
+    ds.Modality, ds.PatientID = "CR", "P1"
+    ds.set_pixel_data(np.repeat(grey[..., None], 3, axis=-1), "RGB", 8)
+    src = tmp_path / "rgb.dcm"
+    ds.save_as(src, enforce_file_format=True)
+    img = LoadXRay()(src)
+    edited, changed = _edit(img, (10, 10, 20, 30), 0.25)
+    out = tmp_path / "out.dcm"
+    SaveXRay()(edited, out, changed_mask=changed)
+    after = pydicom.dcmread(out)
+    inside = changed[0].numpy() > 0
+    assert after.PhotometricInterpretation == "RGB"
+    pixels = after.pixel_array
+    assert np.array_equal(pixels[~inside], np.repeat(grey[..., None], 3, axis=-1)[~inside])
+    assert np.all(pixels[inside] == round(0.25 * 255))
