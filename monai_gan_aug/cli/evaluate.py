@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from ._checks import positive_int
+
 __all__ = ["add_parser", "cmd_evaluate", "format_table"]
 
 # Kept here (not imported from metrics.evaluate.ALL_METRICS) so that --help does not import torch.
@@ -50,8 +52,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="inception | efficientnet_lite0 | judge (chest X-ray features) | path to a TorchScript file")
     p.add_argument("--metrics", nargs="+", default=["fid", "kid", "prdc"], choices=_METRICS)
     p.add_argument("--json", help="also write the results as JSON here")
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--max-images", type=int, help="use at most this many images per side")
+    p.add_argument("--batch-size", type=positive_int, default=32)
+    p.add_argument("--max-images", type=positive_int, help="use at most this many images per side (default: all)")
     p.add_argument("--cache-dir", help="real-feature cache folder (default: the package's feature cache)")
     p.add_argument("--no-cache", action="store_true")
     p.set_defaults(func=cmd_evaluate)

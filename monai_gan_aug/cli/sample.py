@@ -14,6 +14,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from ._checks import positive_int
+
 __all__ = ["LATENT_BUNDLES", "MANIFEST_COLUMNS", "add_parser", "cmd_sample", "default_weights", "sample_to_folder"]
 
 #: bundles with an unconditional latent generator -> name of their shipped weights file
@@ -111,14 +113,26 @@ def cmd_sample(args: argparse.Namespace) -> int:
     """Run the ``sample`` verb."""
     from ..networks.factory import load_network
 
+    from ..utils.device import default_device
+    from ._checks import check_outputs
+
     weights = args.weights or default_weights(args.bundle)
     if args.bundle not in LATENT_BUNDLES:
         from ..errors import ConfigError
 
         raise ConfigError(f"unknown bundle {args.bundle!r}; sampling works with {sorted(LATENT_BUNDLES)}")
-    net = load_network(weights, map_location=args.device)
+    device = default_device(args.device)  # an absent device is a clear error, not a checkpoint error
+    out, ext = Path(args.out), {"png": ".png", "nifti": ".nii.gz", "dicom": ".dcm"}[args.format]
+    planned = [out / "manifest.csv"] + [out / f"{args.bundle}_{i:05d}{ext}" for i in range(args.n)]
+    if not args.overwrite and (existing := [p for p in planned if p.exists()]):
+        from ..errors import ConfigError
+
+        raise ConfigError(f"{len(existing)} output(s) already exist in {out} (e.g. {existing[0]}); nothing was "
+                          "written. Pass --overwrite to replace them, or use another --out")
+    check_outputs([("--out", planned[0])], inputs=[weights], overwrite=True)  # writable folder
+    net = load_network(weights, map_location=device)
     rows = sample_to_folder(net, args.n, args.out, seed=args.seed, bundle=args.bundle, weights=weights,
-                            batch_size=args.batch_size, output_format=args.format)
+                            batch_size=args.batch_size, output_format=args.format, overwrite=args.overwrite)
     if not args.quiet:
         print(f"wrote {len(rows)} images and manifest.csv to {args.out} (weights {weights}, seed {args.seed})")
     return 0
@@ -130,12 +144,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        description="Draw N synthetic images (marked SYNTHETIC) from the generator of "
                        f"one of {', '.join(LATENT_BUNDLES)} into a folder, with manifest.csv.")
     p.add_argument("--bundle", required=True, choices=sorted(LATENT_BUNDLES), help="which GAN")
-    p.add_argument("--n", type=int, required=True, help="number of images")
+    p.add_argument("--n", type=positive_int, required=True, help="number of images")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--seed", type=int, default=0, help="seed of the latent codes (default 0)")
     p.add_argument("--weights", help="generator checkpoint (default: the bundle's trained or shipped weights)")
-    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--batch-size", type=positive_int, default=16)
     p.add_argument("--format", choices=("png", "nifti", "dicom"), default="png")
     p.add_argument("--device", default="cpu")
+    p.add_argument("--overwrite", action="store_true", help="replace existing outputs in --out")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_sample)

@@ -16,6 +16,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ._checks import nonnegative_float, positive_int
+
 __all__ = ["MANIFEST_COLUMNS", "add_parser", "cmd_synthesize", "variant_seed"]
 
 MANIFEST_COLUMNS = (
@@ -75,8 +77,13 @@ def _lung(item: dict[str, Any], image: Any, policy: str, cache: dict[str, Any]) 
         import numpy as np
         from PIL import Image
 
-        with Image.open(item["lung_mask"]) as im:
-            mask = np.asarray(im.convert("L")) > 0
+        from ..errors import ImageReadError
+
+        try:
+            with Image.open(item["lung_mask"]) as im:
+                mask = np.asarray(im.convert("L")) > 0
+        except (OSError, ValueError) as exc:
+            raise ImageReadError(f"{item['lung_mask']}: unreadable lung mask: {exc}") from exc
         if mask.shape == tuple(image.shape[-2:]) and mask.any():
             return mask[None].astype("float32")
     if "net" not in cache:
@@ -86,27 +93,59 @@ def _lung(item: dict[str, Any], image: Any, policy: str, cache: dict[str, Any]) 
     return cache["net"](image)
 
 
-def _write_mask(mask: Any, path: Path) -> None:
+def _write_mask(mask: Any, tmp: Path) -> None:
     import numpy as np
     from PIL import Image
 
-    from ..utils.atomic import atomic_write
-
     arr = np.asarray(mask.detach().cpu() if hasattr(mask, "detach") else mask).reshape(mask.shape[-2:]) > 0
-    with atomic_write(path, suffix=".png") as tmp:
-        Image.fromarray((arr * 255).astype(np.uint8)).save(tmp, format="PNG")
+    Image.fromarray((arr * 255).astype(np.uint8)).save(tmp, format="PNG")
 
 
-def _one(
-    args: argparse.Namespace, item: dict[str, Any], index: int, k: int, tools: dict[str, Any]
-) -> dict[str, Any]:
-    """Make, save and describe variant ``k`` of ``item``."""
-    from ..transforms.io import SaveXRay
-
-    image = tools["load"](item["image"])
-    seed = variant_seed(args.seed, index, k)
+def _names(args: argparse.Namespace, item: dict[str, Any], k: int) -> tuple[Path, Path | None]:
+    """Output paths of variant ``k`` of ``item``, relative to ``--out``: image and lesion mask (lesion mode)."""
     name = f"{_stem(item['image'])}_{args.mode}_{k}"
-    out_file = Path("images") / f"{name}{_EXT[args.format]}"
+    image = Path("images") / f"{name}{_EXT[args.format]}"
+    return image, (Path("masks_lesion") / f"{name}.png" if args.mode == "lesion" else None)
+
+
+def _check_plan(args: argparse.Namespace, items: list[dict[str, Any]]) -> None:
+    """Before any work: no two outputs share a name, none is an input, none exists without --overwrite."""
+    import os
+
+    from ..errors import ConfigError
+    from ._checks import check_outputs
+
+    check_outputs([("--out", args.out / "manifest.csv")], inputs=[args.input], overwrite=args.overwrite)
+    sources = {os.path.realpath(it["image"]): it["image"] for it in items}
+    owner: dict[Path, str] = {}
+    existing = []
+    for item in items:
+        for k in range(args.n_per_image):
+            for rel in filter(None, _names(args, item, k)):
+                if rel in owner and owner[rel] != item["image"]:
+                    raise ConfigError(
+                        f"inputs {owner[rel]} and {item['image']} have the same file name: both would be "
+                        f"written to {args.out / rel}; rename one"
+                    )
+                owner[rel] = item["image"]
+                path = args.out / rel
+                if os.path.realpath(path) in sources:
+                    raise ConfigError(f"output {path} is the input file {sources[os.path.realpath(path)]}; "
+                                      "refusing to overwrite an input (use another --out)")
+                if not args.overwrite and path.exists():
+                    existing.append(path)
+    if existing:
+        raise ConfigError(
+            f"{len(existing)} output(s) already exist in {args.out} (e.g. {existing[0]}); nothing was written. "
+            "Pass --overwrite to replace them, or use another --out"
+        )
+
+
+def _variant(args: argparse.Namespace, item: dict[str, Any], image: Any, index: int, k: int,
+             tools: dict[str, Any]) -> tuple[dict[str, Any], Any, Any]:
+    """Make variant ``k`` of ``item`` in memory: its manifest row, image and lesion mask (or ``None``)."""
+    seed = variant_seed(args.seed, index, k)
+    out_file, mask_file = _names(args, item, k)
     row = {
         "file": out_file.as_posix(),
         "label": "pneumonia",
@@ -115,80 +154,142 @@ def _one(
         "source_label": item.get("label", ""),
         "mode": args.mode,
         "seed": seed,
-        "lesion_mask_file": "",
+        "lesion_mask_file": mask_file.as_posix() if mask_file else "",
     }
+    mask = None
     if args.mode == "translate":
         out = tools["augment"](image, seed=seed)
     else:
         region = tools["region"]
         region.set_random_state(seed=seed)
-        mask, weight = region(image, lung=_lung(item, image, args.lung, tools))
-        out = tools["augment"](image, mask, weight, seed=seed)
-        mask_file = Path("masks_lesion") / f"{name}.png"
-        _write_mask(mask, args.out / mask_file)
-        row["lesion_mask_file"] = mask_file.as_posix()
+        lung = _lung(item, image, args.lung, tools)
+        mask, weight = region(image, lung=lung)
+        out = tools["augment"](image, mask, weight, seed=seed, lung=lung)
+        # the exact label of the synthetic lesion: its footprint (opacity generator) or the region
+        mask = tools["augment"].label if tools["augment"].label is not None else mask
     record = json.loads(out.meta["gan_augment"])
     row.update(
         generator=record["generator"],
         generator_sha256=record["generator_sha256"],
         region=json.dumps(record["region"]) if record["region"] is not None else "",
     )
-    what = (
-        "healthy->pneumonia translation"
-        if args.mode == "translate"
-        else "pneumonia inserted in a drawn region"
-    )
-    SaveXRay(
+    return row, out, mask
+
+
+def _write_variant(args: argparse.Namespace, row: dict[str, Any], out: Any, mask: Any) -> None:
+    """Write a variant's image and lesion mask together: both, or (on failure) neither that was new."""
+    from ..transforms.io import SaveXRay
+    from ..utils.atomic import atomic_write
+
+    record = json.loads(out.meta["gan_augment"])
+    what = "healthy->pneumonia translation" if args.mode == "translate" else "pneumonia inserted in a drawn region"
+    saver = SaveXRay(
         overwrite=args.overwrite,
         synthetic=True,
         description=(
-            f"{what} by monai-gan-aug ({record['generator']} sha256 {record['generator_sha256']}), seed {seed}"
+            f"{what} by monai-gan-aug ({record['generator']} sha256 {record['generator_sha256']}), seed {row['seed']}"
         ),
-    )(out, args.out / out_file)
-    return row
+    )
+    image_path = args.out / row["file"]
+    if mask is None:
+        saver(out, image_path)
+        return
+    existed, image_written = image_path.exists(), False
+    try:
+        with atomic_write(args.out / row["lesion_mask_file"], suffix=".png", exclusive=not args.overwrite) as tmp:
+            _write_mask(mask, tmp)  # the mask is ready before the image is committed...
+            saver(out, image_path)
+            image_written = True
+    except BaseException as exc:  # ...and is committed right after it; if that fails, the new image goes too
+        if image_written and not existed:
+            image_path.unlink(missing_ok=True)
+        if isinstance(exc, FileExistsError):
+            from ..errors import ConfigError
+
+            raise ConfigError(f"output {exc.filename} was created by another process meanwhile; "
+                              "pass --overwrite to replace it") from None
+        raise
+
+
+def _write_manifest(args: argparse.Namespace, rows: list[dict[str, Any]]) -> Path:
+    from ..utils.atomic import atomic_write
+
+    manifest = args.out / "manifest.csv"
+    with atomic_write(manifest, exclusive=not args.overwrite) as tmp, open(tmp, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=MANIFEST_COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    return manifest
 
 
 def cmd_synthesize(args: argparse.Namespace) -> int:
-    """Write ``--n-per-image`` synthetic variants of every eligible input image and a manifest."""
+    """Write ``--n-per-image`` synthetic variants of every eligible input image and a manifest.
+
+    Every output is checked before any work. Each variant's image and lesion mask are written
+    together, and its manifest row only once both are. A bad input stops the run (naming it) after
+    writing the manifest of what was made, or is skipped and reported with ``--skip-bad``.
+    """
+    import sys
+
     from tqdm import tqdm
 
-    from ..errors import ConfigError, DatasetError
+    from ..errors import DatasetError, ImageReadError, InvalidImageError, RegionError
     from ..transforms.augment import GANAugment
     from ..transforms.io import LoadXRay
     from ..transforms.region import RandRegionMask
-    from ..utils.atomic import atomic_write
+    from ..utils.device import default_device
+    from ._checks import check_feather
 
-    if args.n_per_image < 1:
-        raise ConfigError(f"--n-per-image must be >= 1, got {args.n_per_image}")
     args.out = Path(args.out)
-    manifest = args.out / "manifest.csv"
-    if manifest.exists() and not args.overwrite:
-        raise ConfigError(f"{manifest} exists; pass --overwrite to replace it")
-    items = _chosen(_items(args.input), args.mode)[: args.max_images or None]
+    default_device(args.device)  # an unknown or absent device is a clear error, not a checkpoint error
+    items = _chosen(_items(args.input), args.mode)[: args.max_images]
     if not items:
         raise DatasetError(
             f"no eligible images in {args.input} for mode {args.mode!r} (translate needs healthy ones)"
         )
+    _check_plan(args, items)
     tools: dict[str, Any] = {
-        "load": LoadXRay(),
+        "load": LoadXRay() if args.max_pixels is None else LoadXRay(max_size=args.max_pixels),
         "augment": GANAugment(args.mode, args.weights, args.device),
         "region": RandRegionMask(
             num_boxes=args.num_boxes, clip_to_lung=args.lung != "none", feather=args.feather
         ),
     }
     tools["augment"].generator()  # load (and check) the weights before any output is written
-    rows = []
-    jobs = [(i, k) for i in range(len(items)) for k in range(args.n_per_image)]
-    for i, k in tqdm(jobs, desc="synthesizing", unit="image", disable=args.quiet):
-        rows.append(_one(args, items[i], i, k, tools))
-    with atomic_write(manifest) as tmp, open(tmp, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=MANIFEST_COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
+    rows: list[dict[str, Any]] = []
+    skipped: list[str] = []
+    bar = tqdm(total=len(items) * args.n_per_image, desc="synthesizing", unit="image", disable=args.quiet)
+    completed = False
+    try:
+        for i, item in enumerate(items):
+            try:
+                image = tools["load"](item["image"])
+                if args.mode == "lesion":
+                    check_feather(args.feather, image.shape[-2:])
+                made = [_variant(args, item, image, i, k, tools) for k in range(args.n_per_image)]
+            except (ImageReadError, InvalidImageError, RegionError) as exc:
+                where = f"input {i + 1} of {len(items)} ({item['image']})"
+                if not args.skip_bad:
+                    raise type(exc)(
+                        f"stopped at {where}: {exc}; manifest.csv lists the {len(rows)} output(s) written "
+                        "before it (--skip-bad skips bad inputs instead)"
+                    ) from exc
+                skipped.append(item["image"])
+                bar.write(f"skipped {where}: {' '.join(str(exc).split())}", file=sys.stderr)
+                bar.update(args.n_per_image)
+                continue
+            for row, out, mask in made:
+                _write_variant(args, row, out, mask)
+                rows.append(row)
+                bar.update(1)
+        completed = True
+    finally:
+        bar.close()
+        if completed or rows:  # a stopped run still says what it wrote
+            manifest = _write_manifest(args, rows)
     if not args.quiet:
-        print(
-            f"wrote {len(rows)} synthetic images from {len(items)} inputs to {args.out} (manifest {manifest})"
-        )
+        print(f"wrote {len(rows)} synthetic images from {len(items) - len(skipped)} inputs to {args.out} "
+              f"(manifest {manifest})" + (f"; skipped {len(skipped)} bad input(s)" if skipped else ""))
     return 0
 
 
@@ -213,7 +314,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         required=True,
         help="translate: healthy images -> pneumonia (CycleGAN G_AB); lesion: pneumonia in a drawn region",
     )
-    p.add_argument("--n-per-image", type=int, default=1, help="synthetic variants per input image")
+    p.add_argument("--n-per-image", type=positive_int, default=1, help="synthetic variants per input image")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--weights", help="generator checkpoint (default: the shipped weights of the mode)")
     p.add_argument("--format", choices=sorted(_EXT), default="png", help="output image format")
@@ -223,9 +324,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         default="auto",
         help="lesion mode: keep regions in the lung (the item's lung mask, else predicted)",
     )
-    p.add_argument("--num-boxes", type=int, default=1, help="lesion mode: boxes per region")
-    p.add_argument("--feather", type=float, default=8, help="lesion mode: blend band in pixels")
-    p.add_argument("--max-images", type=int, default=None, help="use at most this many input images")
+    p.add_argument("--num-boxes", type=positive_int, default=1, help="lesion mode: boxes per region")
+    p.add_argument("--feather", type=nonnegative_float, default=8,
+                   help="lesion mode: blend band in pixels (at most a quarter of an image's shorter side)")
+    p.add_argument("--max-images", type=positive_int, default=None,
+                   help="use at most this many input images (default: all)")
+    p.add_argument("--max-pixels", type=positive_int,
+                   help="refuse larger images (default 144000000 = 12000x12000, or MONAI_GAN_AUG_MAX_PIXELS)")
+    p.add_argument("--skip-bad", action="store_true",
+                   help="skip unreadable or unusable input images (reported) instead of stopping at the first")
     p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda if available)")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     p.add_argument("--quiet", action="store_true")

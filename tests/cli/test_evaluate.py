@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from monai_gan_aug.cli import main
@@ -41,3 +42,13 @@ def test_evaluate_prints_table_and_writes_json(tmp_path, capsys):
 
 def test_cli_metric_choices_match_the_library():
     assert tuple(_METRICS) == tuple(ALL_METRICS)
+
+
+@pytest.mark.parametrize("value", ["0", "-1"])
+def test_max_images_below_one_is_refused(tmp_path, capsys, value):
+    real = _folder(tmp_path / "real", 2, 0.0, 0)
+    with pytest.raises(SystemExit) as exc:
+        main(["evaluate", "--real", str(real), "--fake", str(real), "--max-images", value])
+    assert exc.value.code == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if "error:" in line]
+    assert len(errors) == 1 and "--max-images" in errors[0]

@@ -91,3 +91,23 @@ def test_default_weights_search_order(monkeypatch, tmp_path):
     (tmp_path / "fastgan_xray" / "models").mkdir()
     (tmp_path / "fastgan_xray" / "models" / "model.pt").write_bytes(b"x")
     assert default_weights("fastgan_xray").endswith("models/model.pt")
+
+
+def test_rerun_never_replaces_samples_without_overwrite(weights, tmp_path, capsys):
+    out = tmp_path / "out"
+    args = ["sample", "--bundle", "dcgan_xray", "--n", "3", "--out", str(out), "--weights", str(weights), "--quiet"]
+    assert main(args + ["--seed", "1"]) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert main(args + ["--seed", "2"]) == 2
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("monai-gan-aug sample: error: ") and "--overwrite" in lines[0]
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert main(args + ["--seed", "2", "--overwrite"]) == 0
+    assert {p.name: p.read_bytes() for p in out.iterdir()} != before
+
+
+@pytest.mark.parametrize("bad", [["--n", "0"], ["--n", "-2"], ["--batch-size", "0"]])
+def test_counts_below_one_are_argument_errors(weights, tmp_path, capsys, bad):
+    with pytest.raises(SystemExit) as exc:
+        main(["sample", "--bundle", "dcgan_xray", "--n", "2", "--out", str(tmp_path / "o"), *bad])
+    assert exc.value.code == 2 and bad[0] in capsys.readouterr().err

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -177,24 +178,10 @@ def test_errors_are_one_line(kaggle, g_ab, tmp_path, capsys):
         == 2
     )
     assert "absent.pt" in capsys.readouterr().err
-    assert (
-        main(
-            [
-                "synthesize",
-                "--input",
-                str(kaggle),
-                "--out",
-                str(tmp_path / "o"),
-                "--mode",
-                "translate",
-                "--n-per-image",
-                "0",
-                "--weights",
-                str(g_ab),
-            ]
-        )
-        == 2
-    )
+    with pytest.raises(SystemExit) as exc:  # argparse: usage and one error line, status 2
+        main(["synthesize", "--input", str(kaggle), "--out", str(tmp_path / "o"), "--mode", "translate",
+              "--n-per-image", "0", "--weights", str(g_ab)])
+    assert exc.value.code == 2
     out = tmp_path / "twice"
     args = [
         "synthesize",
@@ -211,3 +198,142 @@ def test_errors_are_one_line(kaggle, g_ab, tmp_path, capsys):
     assert main(args) == 0
     assert main(args) == 2 and "exists" in capsys.readouterr().err
     assert main(args + ["--overwrite"]) == 0
+
+
+# ------------------------------------------------------------------ issue #15: never lose a file, never a traceback
+
+
+def _snapshot(folder):
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _one_error(capsys, *needles):
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("monai-gan-aug synthesize: error: "), err
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+    return lines[0]
+
+
+def _lesion(kaggle, out, weights, *extra):
+    return main(["synthesize", "--input", str(kaggle), "--out", str(out), "--mode", "lesion", "--weights",
+                 str(weights), "--lung", "none", "--feather", "2", "--quiet", *map(str, extra)])
+
+
+def test_rerun_into_a_partly_filled_folder_with_another_seed_changes_nothing(
+    kaggle, tiny_lesion_weights, tmp_path, capsys
+):
+    out = tmp_path / "les"
+    assert _lesion(kaggle, out, tiny_lesion_weights, "--seed", "0") == 0
+    # a run that stopped half way: some images gone, their masks and no manifest left
+    (out / "manifest.csv").unlink()
+    for image in sorted((out / "images").iterdir())[:2]:
+        image.unlink()
+    before = _snapshot(out)
+    assert _lesion(kaggle, out, tiny_lesion_weights, "--seed", "1") == 2
+    _one_error(capsys, "already exist", "nothing was written", "--overwrite")
+    assert _snapshot(out) == before  # not one byte changed, no temp file left
+
+
+def test_an_item_s_image_and_mask_are_written_together_or_not_at_all(
+    kaggle, tiny_lesion_weights, tmp_path, capsys, monkeypatch
+):
+    import monai_gan_aug.cli.synthesize as syn
+
+    out = tmp_path / "les"
+    real = syn._write_mask
+    made = []
+
+    def racing_write_mask(mask, tmp):  # another process creates the second item's mask meanwhile
+        real(mask, tmp)
+        made.append(tmp)
+        if len(made) == 2:
+            mask_dir = out / "masks_lesion"
+            other = sorted(kaggle.rglob("*.png"))[1]
+            (mask_dir / f"{other.stem}_lesion_0.png").write_bytes(b"theirs")
+
+    monkeypatch.setattr(syn, "_write_mask", racing_write_mask)
+    assert _lesion(kaggle, out, tiny_lesion_weights) == 2
+    _one_error(capsys, "created by another process", "--overwrite")
+    rows = _rows(out / "manifest.csv")
+    assert len(rows) == 1  # the first item, complete; the second neither image nor (our) mask
+    assert sorted(p.name for p in (out / "images").iterdir()) == [Path(rows[0]["file"]).name]
+    masks = {p.name: p.read_bytes() for p in (out / "masks_lesion").iterdir()}
+    assert len(masks) == 2 and b"theirs" in masks.values()
+    assert not [p for p in out.rglob(".*") if ".tmp" in p.name]
+
+
+@pytest.fixture
+def plain_with_bad(tmp_path):
+    """A plain folder: a.png, b.png (not an image), c.png."""
+    folder = tmp_path / "plain"
+    folder.mkdir()
+    rng = np.random.default_rng(1)
+    for name in ("a", "c"):
+        Image.fromarray((40 + 150 * rng.random((40, 48))).astype(np.uint8)).save(folder / f"{name}.png")
+    (folder / "b.png").write_bytes(b"a text file with a png name\n")
+    return folder
+
+
+def test_a_bad_input_stops_the_run_names_it_and_leaves_a_manifest_of_what_was_written(
+    plain_with_bad, g_ab, tmp_path, capsys
+):
+    out = tmp_path / "syn"
+    code = main(["synthesize", "--input", str(plain_with_bad), "--out", str(out), "--mode", "translate",
+                 "--weights", str(g_ab), "--quiet"])
+    assert code == 2
+    _one_error(capsys, "stopped at input 2 of 3", "b.png", "--skip-bad")
+    rows = _rows(out / "manifest.csv")
+    assert [Path(r["source"]).name for r in rows] == ["a.png"]
+    assert sorted(p.name for p in (out / "images").iterdir()) == [Path(rows[0]["file"]).name]
+
+
+def test_skip_bad_skips_and_reports_bad_inputs(plain_with_bad, g_ab, tmp_path, capsys):
+    out = tmp_path / "syn"
+    code = main(["synthesize", "--input", str(plain_with_bad), "--out", str(out), "--mode", "translate",
+                 "--weights", str(g_ab), "--skip-bad"])
+    assert code == 0
+    captured = capsys.readouterr()
+    assert "skipped input 2 of 3" in captured.err and "b.png" in captured.err
+    assert "skipped 1 bad input" in captured.out
+    assert sorted(Path(r["source"]).name for r in _rows(out / "manifest.csv")) == ["a.png", "c.png"]
+
+
+def test_inputs_with_the_same_name_would_collide_and_are_refused_before_any_work(g_ab, tmp_path, capsys):
+    data = tmp_path / "data"
+    rng = np.random.default_rng(2)
+    for cls in ("NORMAL", "PNEUMONIA"):
+        (data / cls).mkdir(parents=True)
+        Image.fromarray((40 + 150 * rng.random((40, 48))).astype(np.uint8)).save(data / cls / "same.png")
+    out = tmp_path / "les"
+    assert _lesion(data, out, g_ab) == 2
+    _one_error(capsys, "same file name")
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "x"])
+def test_max_images_below_one_is_refused(kaggle, g_ab, tmp_path, capsys, value):
+    with pytest.raises(SystemExit) as exc:
+        main(["synthesize", "--input", str(kaggle), "--out", str(tmp_path / "o"), "--mode", "translate",
+              "--weights", str(g_ab), "--max-images", value])
+    assert exc.value.code == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if "error:" in line]
+    assert len(errors) == 1 and "--max-images" in errors[0]
+
+
+def test_unavailable_device_is_not_blamed_on_the_checkpoint(kaggle, g_ab, tmp_path, capsys):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    code = main(["synthesize", "--input", str(kaggle), "--out", str(tmp_path / "o"), "--mode", "translate",
+                 "--weights", str(g_ab), "--device", "cuda"])
+    assert code == 2
+    line = _one_error(capsys, "'cuda' is not available", "available here: cpu")
+    assert "checkpoint" not in line and not (tmp_path / "o").exists()
+
+
+def test_a_feather_wider_than_the_image_allows_is_refused(kaggle, tiny_lesion_weights, tmp_path, capsys):
+    code = main(["synthesize", "--input", str(kaggle), "--out", str(tmp_path / "o"), "--mode", "lesion",
+                 "--weights", str(tiny_lesion_weights), "--lung", "none", "--feather", "500", "--quiet"])
+    assert code == 2
+    _one_error(capsys, "--feather 500", "stopped at input 1 of 4")
