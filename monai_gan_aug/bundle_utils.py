@@ -25,7 +25,7 @@ from torch.utils.data import Dataset
 from .data.datasets import CLASS_INDEX, LABEL_SYNONYMS, dataset_from_path
 from .data.splits import SPLIT_NAMES, patient_split
 from .engines.runtime import is_rank0
-from .errors import ConfigError, DatasetError, MissingWeightsError
+from .errors import ConfigError, DatasetError, MissingWeightsError, MonaiGanAugError
 from .networks.factory import save_network
 from .utils.atomic import atomic_write
 from .utils.checkpoint import load_checkpoint
@@ -325,3 +325,42 @@ def first_existing(paths: Sequence[str | os.PathLike]) -> str:
         f"no weights found; looked for {[str(p) for p in paths]}. Train the bundle first "
         "(python -m monai.bundle run training --config_file <bundle>/configs/train.json) or pass --ckpt_path"
     )
+
+
+def project_error(exc: BaseException | None) -> MonaiGanAugError | None:
+    """The package's own error behind ``exc`` (MONAI's config runner wraps it in RuntimeErrors), if any."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, MonaiGanAugError):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def install_error_hook() -> None:
+    """Make an uncaught user error end in one ``error:`` line instead of MONAI's config traceback.
+
+    A bundle run that fails on bad input (a box CSV naming missing images, an unreadable image)
+    raises one of :mod:`monai_gan_aug.errors` deep inside MONAI's config evaluation, which wraps
+    it into a long traceback. With this hook the run prints only ``error: <the package's message>``
+    (set ``MONAI_GAN_AUG_TRACEBACK=1`` to see the traceback above it). Other exceptions (bugs) keep
+    their normal traceback. Installed on import when running under ``python -m monai.bundle``.
+    """
+    previous = sys.excepthook
+    if getattr(previous, "_monai_gan_aug", False):
+        return
+
+    def hook(exc_type: type[BaseException], exc: BaseException, tb: Any) -> None:
+        error = project_error(exc)
+        if error is None or os.environ.get("MONAI_GAN_AUG_TRACEBACK"):
+            previous(exc_type, exc, tb)
+        if error is not None:
+            print(f"error: {' '.join(str(error).split())}", file=sys.stderr)
+
+    hook._monai_gan_aug = True  # type: ignore[attr-defined]
+    sys.excepthook = hook
+
+
+if Path(sys.argv[0] if sys.argv else "").parts[-3:] == ("monai", "bundle", "__main__.py"):
+    install_error_hook()

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import csv
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -105,3 +109,38 @@ def test_executed_config_is_the_parsers_config_with_overrides():
     assert config is not parser.get()  # a copy: later changes to the parser do not leak into the log
     with pytest.raises(ConfigError, match="ConfigParser"):
         executed_config()
+
+
+# Owned by another engineer today (not to be edited in this change): still needs `run training`.
+_RUN_ALIAS_PENDING = {"lesion_inpaint/configs/train.json"}
+
+
+def test_every_bundle_config_accepts_run_and_its_named_id():
+    bundles = Path(__file__).resolve().parents[1] / "bundles"
+    checked = 0
+    for config in sorted(bundles.glob("*/configs/*.json")):
+        name = config.relative_to(bundles).as_posix()
+        if config.name not in ("train.json", "inference.json") or name in _RUN_ALIAS_PENDING:
+            continue
+        ids = set(json.loads(config.read_text()))
+        named = "training" if config.name == "train.json" else "inference"
+        assert {"run", named} <= ids, f"{name} lacks 'run' or {named!r}"
+        checked += 1
+    assert checked >= 13
+
+
+def test_a_bundle_run_failing_on_bad_input_ends_in_one_error_line(tmp_path):
+    boxes = tmp_path / "boxes.csv"
+    boxes.write_text('image,box\n/nonexistent/chest.png,"1,2,30,40"\n')
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.run(
+        [sys.executable, "-m", "monai.bundle", "run", "--config_file",
+         str(root / "bundles" / "lesion_inpaint" / "configs" / "inference.json"), "--box_csv", str(boxes),
+         "--output_dir", str(tmp_path / "eval"), "--num_threads", "1"],
+        capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=300,
+    )
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1] == (
+        f"error: {boxes}: 1 image(s) do not exist, first: ['/nonexistent/chest.png']"
+    )

@@ -146,3 +146,12 @@ def test_nifti_masks(data, g_ba, tmp_path):
     )
     assert [p.name for p in (out / "masks").iterdir()] == ["person0_pneumonia_lesion_mask.nii.gz"]
     assert not (out / "overlays").exists()
+
+
+def test_inference_runs_under_the_named_id_too(data, g_ba, tmp_path):
+    # the docs and other bundles say `run inference`; the model-zoo convention is plain `run`
+    out = tmp_path / "eval"
+    run(run_id="inference", config_file=str(CONFIGS / "inference.json"), meta_file=str(CONFIGS / "metadata.json"),
+        logging_file=False, input_dir=str(data / "PNEUMONIA" / "person0_pneumonia.png"), ckpt_path=str(g_ba),
+        output_dir=str(out), use_lung=False, min_size=0, num_threads=1, write_overlays=False)
+    assert [p.name for p in (out / "masks").iterdir()] == ["person0_pneumonia_lesion_mask.png"]
