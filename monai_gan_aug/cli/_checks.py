@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ..errors import ConfigError
 
-__all__ = ["positive_int", "nonnegative_float", "check_feather", "check_outputs", "cli_message", "os_error_message"]
+__all__ = ["positive_int", "seed_int", "nonnegative_float", "check_feather", "check_outputs", "cli_message", "os_error_message"]
 
 #: The feather band may be at most this share of the image's shorter side.
 MAX_FEATHER_SHARE = 0.25
@@ -33,6 +33,21 @@ def positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value}")
+    return value
+
+
+#: Seeds are passed to torch and numpy generators, which take non-negative 63-bit integers.
+MAX_SEED = 2**63 - 2**32
+
+
+def seed_int(text: str) -> int:
+    """A seed: a whole number in [0, MAX_SEED] (argparse type)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}") from None
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"expected a whole number in [0, {MAX_SEED}], got {value}")
     return value
 
 
@@ -130,6 +145,7 @@ _CLI_WORDING: tuple[tuple[str, str], ...] = (
     (r", more than max_fraction=(\d+%): an edit needs surrounding context \(raise max_fraction to allow it\)",
      r", more than the limit of \1: an edit needs surrounding context"),
     (r" \(pass allow_non_radiograph=True to convert it to grey\)", ""),
+    (r" or output_format$", ""),
     (r"raise the limit with max_size=N", "raise the limit with --max-pixels N"),
     (r"^feather must be", "--feather must be"),
     (r"^num_boxes must be", "--num-boxes must be"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ._checks import nonnegative_float, positive_int
+from ._checks import nonnegative_float, positive_int, seed_int
 
 __all__ = ["add_parser", "cmd_edit", "parse_box"]
 
@@ -122,7 +122,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="what to paint into the region")
     p.add_argument("--out", help="output path (default: <input>_<class>.<same format>, beside the input)")
     p.add_argument("--samples", type=positive_int, default=1, help="number of variants (seeds seed, seed+1, ...)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed_int, default=0)
     p.add_argument("--feather", type=nonnegative_float, default=8,
                    help="blend band outside the region, in pixels (at most a quarter of the image's shorter side)")
     p.add_argument("--detail", type=_unit_interval, default=None,

@@ -29,6 +29,10 @@ def format_table(result: dict) -> str:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from ..metrics.evaluate import DEFAULT_CACHE_DIR, evaluate_folders
+    from ._checks import check_outputs
+
+    if args.json:  # before the (long) computation, not after it
+        check_outputs([("--json", args.json)], inputs=[args.real, args.fake], overwrite=args.overwrite)
 
     cache_dir = None if args.no_cache else (args.cache_dir or DEFAULT_CACHE_DIR)
     result = evaluate_folders(
@@ -52,6 +56,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="inception | efficientnet_lite0 | judge (chest X-ray features) | path to a TorchScript file")
     p.add_argument("--metrics", nargs="+", default=["fid", "kid", "prdc"], choices=_METRICS)
     p.add_argument("--json", help="also write the results as JSON here")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --json file")
     p.add_argument("--batch-size", type=positive_int, default=32)
     p.add_argument("--max-images", type=positive_int, help="use at most this many images per side (default: all)")
     p.add_argument("--cache-dir", help="real-feature cache folder (default: the package's feature cache)")

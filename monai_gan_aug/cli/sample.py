@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ._checks import positive_int
+from ._checks import positive_int, seed_int
 
 __all__ = ["LATENT_BUNDLES", "MANIFEST_COLUMNS", "add_parser", "cmd_sample", "default_weights", "sample_to_folder"]
 
@@ -146,7 +146,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--bundle", required=True, choices=sorted(LATENT_BUNDLES), help="which GAN")
     p.add_argument("--n", type=positive_int, required=True, help="number of images")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--seed", type=int, default=0, help="seed of the latent codes (default 0)")
+    p.add_argument("--seed", type=seed_int, default=0, help="seed of the latent codes (default 0)")
     p.add_argument("--weights", help="generator checkpoint (default: the bundle's trained or shipped weights)")
     p.add_argument("--batch-size", type=positive_int, default=16)
     p.add_argument("--format", choices=("png", "nifti", "dicom"), default="png")

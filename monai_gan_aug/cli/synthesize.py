@@ -16,7 +16,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ._checks import nonnegative_float, positive_int
+from ._checks import nonnegative_float, positive_int, seed_int
 
 __all__ = ["MANIFEST_COLUMNS", "add_parser", "cmd_synthesize", "variant_seed"]
 
@@ -270,9 +270,10 @@ def cmd_synthesize(args: argparse.Namespace) -> int:
             except (ImageReadError, InvalidImageError, RegionError) as exc:
                 where = f"input {i + 1} of {len(items)} ({item['image']})"
                 if not args.skip_bad:
+                    done = (f"manifest.csv lists the {len(rows)} output(s) written before it" if rows
+                            else "nothing was written")
                     raise type(exc)(
-                        f"stopped at {where}: {exc}; manifest.csv lists the {len(rows)} output(s) written "
-                        "before it (--skip-bad skips bad inputs instead)"
+                        f"stopped at {where}: {exc}; {done} (--skip-bad skips bad inputs instead)"
                     ) from exc
                 skipped.append(item["image"])
                 bar.write(f"skipped {where}: {' '.join(str(exc).split())}", file=sys.stderr)
@@ -315,7 +316,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="translate: healthy images -> pneumonia (CycleGAN G_AB); lesion: pneumonia in a drawn region",
     )
     p.add_argument("--n-per-image", type=positive_int, default=1, help="synthetic variants per input image")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed_int, default=0)
     p.add_argument("--weights", help="generator checkpoint (default: the shipped weights of the mode)")
     p.add_argument("--format", choices=sorted(_EXT), default="png", help="output image format")
     p.add_argument(

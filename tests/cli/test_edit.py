@@ -360,3 +360,40 @@ def test_float_tiff_is_refused_at_load_before_any_work(chest_like, tiny_lesion_w
     assert _run("edit", "--image", src, "--box", "20,30,45,60", "--weights", tiny_lesion_weights, "--out", out) == 2
     _one_error(capsys, "floating-point", "16-bit")
     assert not out.exists()
+
+
+def test_editor_with_an_opacity_generator_samples_a_footprint_label(tiny_opacity_weights, tmp_path, chest_like):
+    import torch
+
+    from monai_gan_aug.errors import ConfigError
+    from monai_gan_aug.inferers.edit import PneumoniaEditor
+
+    path = tmp_path / "in.png"
+    Image.fromarray((chest_like * 255).astype("uint8")).save(path)
+    editor = PneumoniaEditor(weights=tiny_opacity_weights)
+    result = editor.edit(editor.load(path), "box:10,20,40,60", seed=1)
+    assert result.label is not None and bool(result.label.any())
+    assert result.edited.meta["edit"]["footprint"] == "sampled"
+    assert not bool(((result.label > 0) & (result.region_mask == 0)).any())
+    mask = np.zeros(chest_like.shape, np.uint8)
+    mask[30:50, 15:35] = 255
+    Image.fromarray(mask).save(tmp_path / "m.png")
+    exact = editor.edit(editor.load(path), {"mask": str(tmp_path / "m.png")}, seed=1)
+    assert exact.edited.meta["edit"]["footprint"] == "mask"
+    assert torch.equal(exact.label[0] > 0, torch.from_numpy(mask > 0))
+    with pytest.raises(ConfigError):
+        PneumoniaEditor(weights=tiny_opacity_weights, class_index=0)
+
+
+def test_unknown_output_suffix_names_no_python_keyword(png, tiny_lesion_weights, tmp_path, capsys):
+    assert _run("edit", "--image", png, "--box", "20,30,45,60", "--weights", tiny_lesion_weights,
+                "--out", tmp_path / "o.txt") == 2
+    line = _one_error(capsys, "cannot tell the output format", ".png")
+    assert "output_format" not in line
+
+
+@pytest.mark.parametrize("seed", ["-1", str(2**64)])
+def test_seeds_out_of_range_are_argument_errors(png, tmp_path, capsys, seed):
+    with pytest.raises(SystemExit) as exc:
+        _run("edit", "--image", png, "--box", "20,30,45,60", "--seed", seed, "--out", tmp_path / "o.png")
+    assert exc.value.code == 2 and "--seed" in capsys.readouterr().err

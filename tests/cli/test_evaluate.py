@@ -52,3 +52,18 @@ def test_max_images_below_one_is_refused(tmp_path, capsys, value):
     assert exc.value.code == 2
     errors = [line for line in capsys.readouterr().err.splitlines() if "error:" in line]
     assert len(errors) == 1 and "--max-images" in errors[0]
+
+
+def test_json_output_is_checked_before_the_computation(tmp_path, capsys):
+    real = _folder(tmp_path / "real", 2, 0.0, 0)
+    existing = tmp_path / "result.json"
+    existing.write_text('{"kept": true}')
+    base = ["evaluate", "--real", str(real), "--fake", str(real), "--extractor", "random_conv", "--no-cache"]
+    assert main(base + ["--json", str(existing)]) == 2
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("monai-gan-aug evaluate: error: --json") and "--overwrite" in lines[0]
+    assert existing.read_text() == '{"kept": true}'
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    assert main(base + ["--json", str(blocker / "r.json")]) == 2
+    assert "is a file" in capsys.readouterr().err

@@ -337,3 +337,11 @@ def test_a_feather_wider_than_the_image_allows_is_refused(kaggle, tiny_lesion_we
                  "--weights", str(tiny_lesion_weights), "--lung", "none", "--feather", "500", "--quiet"])
     assert code == 2
     _one_error(capsys, "--feather 500", "stopped at input 1 of 4")
+
+
+def test_negative_or_huge_seeds_are_argument_errors(kaggle, g_ab, tmp_path, capsys):
+    for seed in ("-1", str(2**64)):
+        with pytest.raises(SystemExit) as exc:
+            main(["synthesize", "--input", str(kaggle), "--out", str(tmp_path / "o"), "--mode", "translate",
+                  "--weights", str(g_ab), "--seed", seed])
+        assert exc.value.code == 2 and "--seed" in capsys.readouterr().err
