@@ -101,6 +101,19 @@ _EXPORTS = {
     "DiffAugmentDict": "diffaugment",
     "DiffAugmentd": "diffaugment",
     "diff_augment": "diffaugment",
+    "LesionFootprint": "footprint",
+    "LesionFootprintD": "footprint",
+    "LesionFootprintDict": "footprint",
+    "LesionFootprintd": "footprint",
+    "RandLesionFootprint": "footprint",
+    "RandLesionFootprintD": "footprint",
+    "RandLesionFootprintDict": "footprint",
+    "RandLesionFootprintd": "footprint",
+    "draw_footprint_params": "footprint",
+    "footprint_from_params": "footprint",
+    "load_shape_prior": "footprint",
+    "sample_footprint": "footprint",
+    "soft_footprint": "footprint",
 }
 
 __all__ = sorted(_EXPORTS)

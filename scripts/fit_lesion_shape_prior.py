@@ -1,0 +1,152 @@
+"""Build ``monai_gan_aug/data/lesion_shape_prior.json``: the lesion shape prior of the footprint sampler.
+
+Measures the 8-connected infection-mask components (>= 30 px) of the COVID-QU-Ex films of the
+**train** split of ``../shared/data/covidqu`` (fill fraction, compactness, aspect, holes,
+components per film and per lung, lesion / lung area) with
+:func:`monai_gan_aug.transforms.footprint.measure_lesion_masks` and writes quantiles and histograms
+only (no image data).
+
+Usage::
+
+    .venv/bin/python scripts/fit_lesion_shape_prior.py [--data ../shared/data/covidqu] \
+        [--split train] [--out monai_gan_aug/data/lesion_shape_prior.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from monai_gan_aug.transforms.footprint import (
+    component_shapes,
+    fit_shape_prior,
+    load_shape_prior,
+    measure_lesion_masks,
+    sample_footprint,
+)
+
+__all__ = ["covidqu_masks", "footprint_figure", "main", "validate_footprints"]
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = ROOT.parent / "shared" / "data" / "covidqu"
+DEFAULT_OUT = ROOT / "monai_gan_aug" / "data" / "lesion_shape_prior.json"
+
+
+def covidqu_masks(data: Path, split: str, label: str = "covid") -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Yield ``(lesion_mask, lung_mask)`` boolean arrays of the ``label`` films of one split."""
+    with open(data / "manifest.csv", newline="") as fh:
+        rows = [r for r in csv.DictReader(fh) if r["split"] == split and r["label"] == label]
+    if not rows:
+        raise SystemExit(f"no {label!r} film of split {split!r} in {data / 'manifest.csv'}")
+    for r in rows:
+        lesion = np.asarray(Image.open(data / r["lesion_mask_file"]).convert("L")) > 127
+        lung = np.asarray(Image.open(data / r["mask_file"]).convert("L")) > 127
+        yield lesion, lung
+
+
+def validate_footprints(data: Path, split: str = "val", seed: int = 0, prior: dict | None = None) -> dict:
+    """Real components of ``split`` vs footprints sampled in the same boxes (boxes = real bboxes).
+
+    Returns the per-component measures of both (``real``, ``sampled``) plus, per box, the sampled
+    footprint's coverage of the box, and the crops for the figure.
+    """
+    rng = np.random.default_rng(seed)
+    real, sampled, coverage, crops = [], [], [], []
+    for lesion, lung in covidqu_masks(data, split):
+        for comp in component_shapes(lesion, lung):
+            x0, y0, x1, y1 = comp["bbox"]
+            region = np.zeros(lesion.shape, dtype=bool)
+            region[y0:y1, x0:x1] = True
+            fp = sample_footprint(region, rng, prior)
+            real.append(comp)
+            sampled += component_shapes(fp)
+            coverage.append(float(fp.sum() / region.sum()))
+            if len(crops) < 64:
+                crops.append((comp["bbox"], lesion & region, fp))
+    return {"real": real, "sampled": sampled, "coverage": np.asarray(coverage), "crops": crops}
+
+
+def footprint_figure(crops: list, out: Path, n: int = 12, tile: int = 112, seed: int = 0) -> None:
+    """Real masks (top row) above sampled footprints in the same box (bottom row); box in grey."""
+    rng = np.random.default_rng(seed)
+    pick = sorted(rng.choice(len(crops), size=min(n, len(crops)), replace=False))
+    cols = []
+    for i in pick:
+        (x0, y0, x1, y1), real, fp = crops[i]
+        pad = max(2, (max(x1 - x0, y1 - y0)) // 8)
+        r0, r1, c0, c1 = max(y0 - pad, 0), y1 + pad, max(x0 - pad, 0), x1 + pad
+        pair = []
+        for m in (real, fp):
+            img = np.full(m.shape, 0, np.uint8)
+            img[y0:y1, x0:x1] = 70  # the box
+            img[m] = 255
+            im = Image.fromarray(img[r0:r1, c0:c1])
+            scale = tile / max(im.size)
+            size = (max(round(im.size[0] * scale), 1), max(round(im.size[1] * scale), 1))
+            im = im.resize(size, Image.NEAREST)
+            canvas = np.full((tile + 8, tile + 8), 30, np.uint8)
+            a = np.asarray(im)
+            canvas[4 : 4 + a.shape[0], 4 : 4 + a.shape[1]] = a
+            pair.append(canvas)
+        cols.append(np.concatenate(pair, 0))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.concatenate(cols, 1)).save(out)
+
+
+def _table(val: dict) -> str:
+    rows = ["| measure | set | p5 | p25 | p50 | p75 | p95 | n |", "|---|---|---|---|---|---|---|---|"]
+    for name in ("fill", "compactness", "compactness_contour", "aspect"):
+        for label in ("real", "sampled"):
+            v = np.array([c[name] for c in val[label]])
+            q = np.percentile(v, [5, 25, 50, 75, 95])
+            rows.append(f"| {name} | {label} | " + " | ".join(f"{x:.2f}" for x in q) + f" | {len(v)} |")
+    q = np.percentile(val["coverage"], [5, 25, 50, 75, 95])
+    cells = " | ".join(f"{x:.2f}" for x in q)
+    rows.append(f"| footprint area / box area | sampled | {cells} | {len(val['coverage'])} |")
+    return "\n".join(rows)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--split", default="train")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--validate", metavar="SPLIT", help="also compare real components of SPLIT "
+                        "with footprints sampled in their boxes (after writing the prior)")
+    parser.add_argument("--figure", type=Path, help="with --validate: write the real-vs-sampled PNG here")
+    args = parser.parse_args(argv)
+    measured = measure_lesion_masks(covidqu_masks(args.data, args.split))
+    prior = fit_shape_prior(
+        measured,
+        source="COVID-QU-Ex infection masks (QaTa-COV19; Tahir et al. 2021), ../shared/data/covidqu",
+        split=args.split,
+        label="covid",
+        made_by="scripts/fit_lesion_shape_prior.py",
+        compactness="4 pi A / P^2, P = pixels with a 4-neighbour outside the component",
+        compactness_contour="4 pi A / P^2, P = marching-squares contour length",
+        bbox_side="component bbox side / image side (rows and columns pooled)",
+        components_per_lung="lesion components per lung holding at least one (majority vote)",
+    )
+    args.out.write_text(json.dumps(prior, indent=1) + "\n", encoding="utf-8")
+    q = prior["quantiles"]
+    for name in ("fill", "compactness"):
+        print(name, "p5/25/50/75/95:", [q[name][i] for i in (1, 5, 10, 15, 19)])
+    print("components per film:", prior["components_per_film"], "per lung:", prior["components_per_lung"])
+    print(f"wrote {args.out} ({prior['n_components']} components, {prior['n_films']} films)")
+    if args.validate:
+        val = validate_footprints(args.data, args.validate, prior=load_shape_prior(args.out))
+        print(_table(val))
+        if args.figure:
+            footprint_figure(val["crops"], args.figure)
+            print(f"wrote {args.figure}")
+    return prior
+
+
+if __name__ == "__main__":
+    main()
