@@ -57,3 +57,19 @@ def tiny_lesion_weights(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("weights") / "tiny_lesion.pt"
     save_network(net, "lesion_generator", kwargs, path, info={"working_size": 64, "context": 2.0, "min_side": 32})
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_opacity_weights(tmp_path_factory) -> Path:
+    """A small, randomly initialised lesion opacity generator (real network and loading path)."""
+    import torch
+
+    from monai_gan_aug.networks.factory import save_network
+    from monai_gan_aug.networks.opacity_generator import LesionOpacityGenerator
+
+    torch.manual_seed(0)
+    kwargs = {"features": [4, 4, 8, 8, 8, 4], "max_density": 2.0}
+    net = LesionOpacityGenerator(**kwargs)
+    path = tmp_path_factory.mktemp("weights") / "tiny_opacity.pt"
+    save_network(net, "lesion_opacity_generator", kwargs, path, info={"window": 32, "edge_sigma": 2.0})
+    return path

@@ -20,6 +20,8 @@ _EXPORTS = {
     "LESION_LOSS_KEYS": "lesion",
     "LESION_AUX_KEYS": "lesion",
     "LesionInpaintTrainer": "lesion",
+    "LesionOpacityTrainer": "opacity",
+    "patch_weighted_hinge": "opacity",
     "DCGANTrainer": "latent",
     "EmaWithWarmup": "latent",
     "FastGANTrainer": "latent",

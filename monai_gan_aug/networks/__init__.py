@@ -24,6 +24,7 @@ _EXPORTS = {
     "LesionDiscriminator": "lesion_generator",
     "RegionClassifier": "lesion_generator",
     "LesionInpaintGenerator": "lesion_generator",
+    "LesionOpacityGenerator": "opacity_generator",
     "JUDGE_WEIGHTS": "classifier",
     "PNEUMONIA_CLASS": "classifier",
     "XRayClassifier": "classifier",

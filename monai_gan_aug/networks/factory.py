@@ -30,6 +30,7 @@ NETWORKS: dict[str, str] = {
     "patch_discriminator": "monai_gan_aug.networks.patch_discriminator:PatchGANDiscriminator",
     "lesion_generator": "monai_gan_aug.networks.lesion_generator:LesionInpaintGenerator",
     "lesion_discriminator": "monai_gan_aug.networks.lesion_generator:LesionDiscriminator",
+    "lesion_opacity_generator": "monai_gan_aug.networks.opacity_generator:LesionOpacityGenerator",
     "lung_unet": "monai.networks.nets:UNet",
     "xray_classifier": "monai_gan_aug.networks.classifier:XRayClassifier",
     "dcgan_generator": "monai_gan_aug.networks.dcgan:DCGANGenerator",

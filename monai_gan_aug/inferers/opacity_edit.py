@@ -1,0 +1,180 @@
+"""Opacity edit: lay a generated pneumonia opacity over the anatomy inside a lesion footprint.
+
+The headline's pneumonia path. Given a radiograph, a user's region and (optionally) an exact
+lesion footprint inside it:
+
+1. a footprint is sampled inside the region when none is given
+   (:func:`monai_gan_aug.transforms.footprint.sample_footprint`: irregular, patchy, learnt from
+   real infection masks), so the lesion does not take the box's shape;
+2. a window around the footprint is resampled to the *reference scale* the generator was trained
+   at (films of :data:`~monai_gan_aug.data.opacity.REFERENCE_SIDE` px; with a lung mask, lungs of
+   :data:`REFERENCE_LUNG_HEIGHT` px), so a 256 px film, a 512 px film and a 2,000 px DICOM get
+   lesions of the same anatomical size and texture;
+3. the generator returns a non-negative density there, which is brought back to native
+   resolution, limited to the footprint's soft edge and the region's feathered weight, and laid
+   over the native pixels with :func:`~monai_gan_aug.transforms.opacity.add_opacity`: the input's
+   own ribs and vessels stay visible at full resolution wherever the opacity is not dense.
+
+Pixels where the density is zero (everything outside the footprint's soft edge, and always
+everything outside the region's feather band) are the input's, bit for bit.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Mapping
+
+import numpy as np
+import torch
+from monai.inferers import Inferer
+from monai.utils import convert_to_tensor
+
+from ..data.opacity import REFERENCE_SIDE, soft_edge
+from ..errors import InvalidImageError, RegionError
+from ..transforms.opacity import add_opacity
+from ..transforms.validate import check_image
+from ..transforms.window import context_window, crop_to_working, paste_from_working, region_bbox
+
+__all__ = ["LesionOpacityInferer", "REFERENCE_LUNG_HEIGHT", "edit_lesion", "reference_scale"]
+
+#: Median lung-field height (bounding box, px) of the covidqu training films at REFERENCE_SIDE px.
+REFERENCE_LUNG_HEIGHT = 176
+
+
+def reference_scale(image_hw: tuple[int, int], lung: torch.Tensor | np.ndarray | None = None) -> float:
+    """Native px -> reference px: by the lung's height when a lung mask is given, else by the film's side."""
+    if lung is not None:
+        m = np.asarray(convert_to_tensor(lung).detach().cpu()).reshape(image_hw) > 0
+        rows = np.nonzero(m.any(1))[0]
+        if rows.size >= 8:
+            return REFERENCE_LUNG_HEIGHT / float(rows[-1] - rows[0] + 1)
+    return REFERENCE_SIDE / float(max(image_hw))
+
+
+class LesionOpacityInferer(Inferer):
+    """Add a generated opacity inside a lesion footprint; see the module docstring.
+
+    Args:
+        window: smallest window side at the reference scale (the training window, 128 px).
+        context: window side / footprint's longer side.
+        edge_sigma: soft edge of the footprint at the reference scale (px), as in training.
+        density_scale: multiplies the generated density (1: as trained; < 1 fainter, > 1 denser).
+
+    Call as ``inferer(image, network, region_mask, region_weight=None, footprint=None, seed=None,
+    lung=None)`` with ``image`` (1, H, W) in [0, 1]; returns ``(edited, footprint)``: the edited
+    image (same type, metadata kept) and the binary footprint used (1, H, W): the exact
+    segmentation label of the synthetic lesion.
+    """
+
+    def __init__(self, window: int = 128, context: float = 1.25, edge_sigma: float = 2.0,
+                 density_scale: float = 1.0) -> None:
+        super().__init__()
+        if window < 16 or context < 1 or edge_sigma < 0 or density_scale < 0:
+            raise RegionError(f"bad opacity inferer settings: window {window}, context {context}, "
+                              f"edge_sigma {edge_sigma}, density_scale {density_scale}")
+        self.window, self.context = int(window), float(context)
+        self.edge_sigma, self.density_scale = float(edge_sigma), float(density_scale)
+
+    @classmethod
+    def from_network_info(cls, info: Mapping[str, Any] | None, density_scale: float = 1.0) -> LesionOpacityInferer:
+        """The inferer an opacity generator was trained for, from its checkpoint's ``info``."""
+        info = info or {}
+        return cls(window=int(info.get("window", 128)), edge_sigma=float(info.get("edge_sigma", 2.0)),
+                   density_scale=density_scale)
+
+    def __call__(  # type: ignore[override]
+        self,
+        inputs: torch.Tensor,
+        network: torch.nn.Module,
+        region_mask: torch.Tensor,
+        region_weight: torch.Tensor | None = None,
+        footprint: torch.Tensor | np.ndarray | None = None,
+        seed: int | None = None,
+        lung: torch.Tensor | np.ndarray | None = None,
+        *args: Any,
+        **kwargs: Any,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        image = convert_to_tensor(inputs, track_meta=True)
+        if image.ndim != 3 or image.shape[0] != 1:
+            raise InvalidImageError(f"expected a (1, H, W) image, got {tuple(inputs.shape)}")
+        plain = image.as_tensor() if hasattr(image, "as_tensor") else image
+        check_image(plain, name="image")
+        mask = convert_to_tensor(region_mask).reshape(plain.shape) > 0
+        weight = mask.float() if region_weight is None else convert_to_tensor(region_weight).reshape(plain.shape)
+        if not bool(mask.any()):
+            raise RegionError("the region mask is empty: nothing to edit")
+        rng = np.random.default_rng(seed)
+        if footprint is None:
+            from ..transforms.footprint import sample_footprint  # local: the shape prior loads on first use
+
+            fp = sample_footprint(mask[0].cpu().numpy(), rng)
+        else:
+            fp = np.asarray(convert_to_tensor(footprint).detach().cpu()).reshape(plain.shape[-2:]) > 0
+        fp = fp & (weight[0].cpu().numpy() > 0)
+        if not fp.any():
+            raise RegionError("the lesion footprint is empty inside the region")
+
+        scale = reference_scale(tuple(plain.shape[-2:]), lung)
+        alpha = torch.from_numpy(soft_edge(fp, self.edge_sigma / scale))[None]
+        alpha = alpha * weight.float().cpu()  # never beyond the region's feather band
+        win = context_window(region_bbox(alpha), plain.shape[-2:], self.context, int(math.ceil(self.window / scale)))
+        side_native = max(win[2] - win[0], win[3] - win[1])
+        size = max(self.window, int(math.ceil(side_native * scale / 16.0)) * 16)
+        x_ref, geom = crop_to_working(plain.float(), win, size)
+        a_ref, _ = crop_to_working(alpha, win, size)
+        device = next(network.parameters()).device
+        noise = torch.from_numpy(rng.standard_normal((1, 1, size, size)).astype(np.float32)).to(device)
+        with torch.inference_mode():
+            dens = network((x_ref * 2 - 1)[None].to(device), a_ref.clamp(0, 1)[None].to(device), noise)
+        dens = dens[0].float().cpu() * self.density_scale
+        y0, x0, y1, x1 = geom.y0, geom.x0, geom.y1, geom.x1
+        dens_native = paste_from_working(dens, geom).clamp_min(0) * (alpha[:, y0:y1, x0:x1] > 0)
+        out = plain.clone()
+        src = plain[:, y0:y1, x0:x1]
+        out[:, y0:y1, x0:x1] = add_opacity(src, dens_native.to(src.device))
+        footprint_t = torch.from_numpy(fp)[None].to(torch.uint8)
+        if hasattr(image, "meta"):
+            from monai.data import MetaTensor
+
+            return MetaTensor(out, meta=dict(image.meta)), footprint_t
+        return out, footprint_t
+
+
+def edit_lesion(
+    image: torch.Tensor,
+    network: torch.nn.Module,
+    region_mask: torch.Tensor,
+    region_weight: torch.Tensor | None = None,
+    class_index: int = 1,
+    seed: int | None = None,
+    footprint: torch.Tensor | np.ndarray | None = None,
+    lung: torch.Tensor | np.ndarray | None = None,
+    detail: float | None = None,
+    density_scale: float = 1.0,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One region edit with whichever lesion model ``network`` is: the single door of every front end.
+
+    A :class:`~monai_gan_aug.networks.opacity_generator.LesionOpacityGenerator` adds pneumonia
+    over the anatomy inside a footprint (:class:`LesionOpacityInferer`; pneumonia only); a
+    :class:`~monai_gan_aug.networks.lesion_generator.LesionInpaintGenerator` repaints the region
+    (:class:`~monai_gan_aug.inferers.region_edit.RegionEditInferer`; healthy lung or pneumonia).
+
+    Returns:
+        ``(edited, label)``: the edited (1, H, W) image and the exact segmentation label of what
+        was painted, (1, H, W) uint8: the footprint for an opacity edit, the region for a repaint.
+    """
+    from ..networks.opacity_generator import LesionOpacityGenerator
+
+    info = getattr(network, "info", None)
+    if isinstance(network, LesionOpacityGenerator):
+        if class_index != 1:
+            raise RegionError("an opacity generator only adds pneumonia; use a lesion_inpaint checkpoint "
+                              "for healthy-lung fills")
+        inferer = LesionOpacityInferer.from_network_info(info, density_scale=density_scale)
+        return inferer(image, network, region_mask, region_weight, footprint=footprint, seed=seed, lung=lung)
+    from .region_edit import RegionEditInferer
+
+    inferer_r = RegionEditInferer.from_network_info(info, class_index=class_index, detail=detail)
+    edited = inferer_r(image, network, region_mask, region_weight, seed=seed)
+    label = (convert_to_tensor(region_mask) > 0).to(torch.uint8).reshape(image.shape)
+    return edited, label
