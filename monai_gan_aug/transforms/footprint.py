@@ -288,11 +288,13 @@ def _inverse_cdf(prior: Mapping[str, Any], name: str, u: float) -> float:
     return float(np.interp(u, percents, np.asarray(prior["quantiles"][name], dtype=np.float64)))
 
 
-def draw_footprint_params(rng: np.random.Generator, prior: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def draw_footprint_params(
+    rng: np.random.Generator | np.random.RandomState, prior: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """Draw footprint parameters from the shape prior.
 
     Args:
-        rng: numpy ``Generator``.
+        rng: numpy ``Generator`` (a legacy ``RandomState``, as MONAI's ``self.R``, works too).
         prior: a loaded shape prior (:func:`load_shape_prior`); ``None``: the shipped one.
 
     Returns:
@@ -309,7 +311,8 @@ def draw_footprint_params(rng: np.random.Generator, prior: Mapping[str, Any] | N
     n_blobs = int(min(rng.choice(counts, p=probs / probs.sum()), MAX_BLOBS))
     smoothness = float(rng.uniform(*DEFAULT_SMOOTHNESS))
     extent = float(rng.uniform(*DEFAULT_EXTENT))
-    seed = int(rng.integers(0, 2**31 - 1))
+    # a legacy RandomState (MONAI's ``Randomizable.R``) has randint instead of integers
+    seed = int(rng.integers(0, 2**31 - 1) if hasattr(rng, "integers") else rng.randint(0, 2**31 - 1))
     return {
         "fill": round(fill, 4),
         "n_blobs": n_blobs,
@@ -510,13 +513,13 @@ def footprint_from_params(
 
 
 def sample_footprint(
-    region_mask: np.ndarray, rng: np.random.Generator, prior: dict | None = None
+    region_mask: np.ndarray, rng: np.random.Generator | np.random.RandomState, prior: dict | None = None
 ) -> np.ndarray:
     """Draw an irregular lesion footprint inside ``region_mask``, following the shape prior.
 
     Args:
         region_mask: binary region ``(H, W)``.
-        rng: numpy ``Generator`` (same state -> same footprint).
+        rng: numpy ``Generator`` (same state -> same footprint); a ``RandomState`` works too.
         prior: a loaded shape prior; ``None``: the shipped covidqu prior.
 
     Returns:

@@ -94,6 +94,9 @@ def test_footprint_reproducible_by_seed() -> None:
     assert not np.array_equal(a, c)
     p = draw_footprint_params(np.random.default_rng(7))
     assert np.array_equal(footprint_from_params(region, **p), a)
+    # MONAI's Randomizable.R is a legacy RandomState: accepted as well, reproducible too
+    d = sample_footprint(region, np.random.RandomState(3))
+    assert np.array_equal(d, sample_footprint(region, np.random.RandomState(3))) and d.any()
 
 
 def test_footprint_irregular_not_box_shaped() -> None:
