@@ -17,10 +17,12 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import math
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image
 
 from monai_gan_aug.transforms.footprint import (
@@ -31,7 +33,14 @@ from monai_gan_aug.transforms.footprint import (
     sample_footprint,
 )
 
-__all__ = ["covidqu_masks", "footprint_figure", "main", "validate_footprints"]
+__all__ = [
+    "calibrate_opacity",
+    "covidqu_masks",
+    "footprint_figure",
+    "main",
+    "map_to_lung",
+    "validate_footprints",
+]
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "covidqu"
@@ -112,6 +121,115 @@ def _table(val: dict) -> str:
     return "\n".join(rows)
 
 
+def _films(data: Path, split: str, label: str) -> list[dict]:
+    with open(data / "manifest.csv", newline="") as fh:
+        rows = [r for r in csv.DictReader(fh) if r["split"] == split and r["label"] == label]
+    out = []
+    for r in rows:
+        item = {
+            "image": np.asarray(Image.open(data / r["file"]).convert("L"), dtype=np.float32) / 255.0,
+            "lung": np.asarray(Image.open(data / r["mask_file"]).convert("L")) > 127,
+        }
+        if label == "covid":
+            item["lesion"] = np.asarray(Image.open(data / r["lesion_mask_file"]).convert("L")) > 127
+        if item["lung"].any():
+            out.append(item)
+    return out
+
+
+def _lung_bbox(lung: np.ndarray) -> tuple[int, int, int, int]:
+    rows, cols = np.flatnonzero(lung.any(1)), np.flatnonzero(lung.any(0))
+    return rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+
+
+def map_to_lung(mask: np.ndarray, lung_from: np.ndarray, lung_to: np.ndarray) -> np.ndarray:
+    """Move ``mask`` to the same relative position in another film's lungs (lung bbox to lung bbox,
+    nearest neighbour), clipped to that film's lung."""
+    from monai_gan_aug.transforms.footprint import _resize_nearest
+
+    a0, a1, b0, b1 = _lung_bbox(lung_from)
+    c0, c1, d0, d1 = _lung_bbox(lung_to)
+    out = np.zeros(lung_to.shape, dtype=bool)
+    out[c0:c1, d0:d1] = _resize_nearest(mask[a0:a1, b0:b1], (c1 - c0, d1 - d0))
+    return out & lung_to
+
+
+def calibrate_opacity(data: Path, split: str = "train", n_normals: int = 5, seed: int = 0,
+                      params: dict | None = None) -> dict:
+    """Brightness real lesions add vs what the baseline adds, at the same relative lung positions.
+
+    For every covid film of ``split``: its lesion mask is mapped into the lungs of ``n_normals``
+    random normal films. Real: the covid film's mean intensity inside its lesion minus the normal
+    films' mean inside the mapped mask (and the same for the covid film's lesion-free lung, a
+    control for how the two classes' films differ anyway), also as an effective density
+    ``log(mean(1 - x_normal) / mean(1 - x_covid))``. Baseline: :class:`RandLesionOpacity` (with
+    ``params`` overriding its ranges) applied to each normal film with the mapped mask as
+    footprint; the same two numbers inside the mask.
+    """
+    from monai_gan_aug.transforms.opacity import RandLesionOpacity
+
+    rng = np.random.default_rng(seed)
+    covid, normal = _films(data, split, "covid"), _films(data, split, "normal")
+    t = RandLesionOpacity(**(params or {}))
+    t.set_random_state(seed)
+    res: dict[str, list[float]] = {k: [] for k in (
+        "real_delta", "real_density", "control_delta", "did_density", "base_delta", "base_density",
+        "base_mean_density")}
+    for c in covid:
+        lesion = c["lesion"] & c["lung"]
+        free = c["lung"] & ~c["lesion"]
+        if lesion.sum() < 30 or free.sum() < 30:
+            continue
+        x_les, x_free = float(c["image"][lesion].mean()), float(c["image"][free].mean())
+        n_les, n_free, b_les, b_dens = [], [], [], []
+        t.randomize()  # one baseline draw per covid film, laid on each of its normal films
+        for j in rng.choice(len(normal), size=n_normals, replace=False):
+            n = normal[j]
+            m_les, m_free = map_to_lung(lesion, c["lung"], n["lung"]), map_to_lung(free, c["lung"], n["lung"])
+            if m_les.sum() < 30 or m_free.sum() < 30:
+                continue
+            n_les.append(float(n["image"][m_les].mean()))
+            n_free.append(float(n["image"][m_free].mean()))
+            img = torch.from_numpy(n["image"])[None]
+            out = t(img, footprint=m_les, randomize=False)[0].numpy()
+            b_les.append(float(out[m_les].mean()))
+            b_dens.append(float(t.opacity.density(m_les, t.params)[m_les].mean()))
+        if not n_les:
+            continue
+        ref, ref_free = float(np.mean(n_les)), float(np.mean(n_free))
+        res["real_delta"].append(x_les - ref)
+        res["real_density"].append(math.log((1 - ref) / max(1 - x_les, 1e-3)))
+        res["control_delta"].append(x_free - ref_free)
+        res["did_density"].append(
+            math.log((1 - ref) / max(1 - x_les, 1e-3)) - math.log((1 - ref_free) / max(1 - x_free, 1e-3))
+        )
+        res["base_delta"].append(float(np.mean(b_les)) - ref)
+        res["base_density"].append(math.log((1 - ref) / max(1 - float(np.mean(b_les)), 1e-3)))
+        res["base_mean_density"].append(float(np.mean(b_dens)))
+    return {k: np.asarray(v) for k, v in res.items()}
+
+
+def _calibration_table(cal: dict) -> str:
+    rows = [
+        "| quantity (per covid film) | p5 | p25 | p50 | p75 | p95 | mean |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    names = {
+        "real_delta": "real: lesion mean - normals' mean at the same place (intensity)",
+        "control_delta": "control: lesion-free lung - normals' mean there (intensity)",
+        "base_delta": "baseline: added mean intensity in the same masks",
+        "real_density": "real: effective density log((1-x_n)/(1-x_c))",
+        "did_density": "real, within-film: the same minus the lesion-free lung's",
+        "base_density": "baseline: effective density (same formula)",
+        "base_mean_density": "baseline: mean of its density map in the mask",
+    }
+    for k, label in names.items():
+        v = cal[k]
+        q = np.percentile(v, [5, 25, 50, 75, 95])
+        rows.append(f"| {label} | " + " | ".join(f"{x:.3f}" for x in q) + f" | {v.mean():.3f} |")
+    return "\n".join(rows) + f"\n\n{len(cal['real_delta'])} covid films."
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
@@ -120,7 +238,12 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--validate", metavar="SPLIT", help="also compare real components of SPLIT "
                         "with footprints sampled in their boxes (after writing the prior)")
     parser.add_argument("--figure", type=Path, help="with --validate: write the real-vs-sampled PNG here")
+    parser.add_argument("--calibrate-opacity", metavar="SPLIT", help="compare the brightness real lesions "
+                        "add with the opacity baseline's (RandLesionOpacity defaults) on SPLIT films")
     args = parser.parse_args(argv)
+    if args.calibrate_opacity:
+        print(_calibration_table(calibrate_opacity(args.data, args.calibrate_opacity)))
+        return {}
     measured = measure_lesion_masks(covidqu_masks(args.data, args.split))
     prior = fit_shape_prior(
         measured,

@@ -114,6 +114,17 @@ _EXPORTS = {
     "load_shape_prior": "footprint",
     "sample_footprint": "footprint",
     "soft_footprint": "footprint",
+    "LesionOpacity": "opacity",
+    "LesionOpacityD": "opacity",
+    "LesionOpacityDict": "opacity",
+    "LesionOpacityd": "opacity",
+    "RandLesionOpacity": "opacity",
+    "RandLesionOpacityD": "opacity",
+    "RandLesionOpacityDict": "opacity",
+    "RandLesionOpacityd": "opacity",
+    "add_opacity": "opacity",
+    "lesion_density": "opacity",
+    "opacity_density": "opacity",
 }
 
 __all__ = sorted(_EXPORTS)
