@@ -1,5 +1,8 @@
 """Generative-model metrics (FID, KID, IS-style score, precision/recall/density/coverage, MS-SSIM diversity) over pluggable feature extractors.
 
+Region-edit realism: a classifier two-sample test between crop sets (``forensic``) and per-edit
+seam / kept-structure measures (``edit_quality``).
+
 Names are imported lazily on first use (PEP 562), so importing one submodule does not import
 the dependencies of all the others.
 """
@@ -55,6 +58,23 @@ _EXPORTS = {
     "load_region_judge": "region_judge",
     "region_pneumonia_probability": "region_judge",
     "load_image": "evaluate",
+    "C2STResult": "forensic",
+    "GROUP_MODES": "forensic",
+    "group_folds": "forensic",
+    "prepare_crops": "forensic",
+    "classifier_two_sample_test": "forensic",
+    "group_of": "forensic",
+    "load_crops": "forensic",
+    "c2st_folders": "forensic",
+    "SEAM_FLOOR": "edit_quality",
+    "outline_band": "edit_quality",
+    "detail": "edit_quality",
+    "gradient_magnitude": "edit_quality",
+    "outline_edge_energy": "edit_quality",
+    "seam_ratio": "edit_quality",
+    "box_edge_profiles": "edit_quality",
+    "straight_seam_ratio": "edit_quality",
+    "structure_correlation": "edit_quality",
 }
 
 __all__ = sorted(_EXPORTS)
