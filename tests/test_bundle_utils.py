@@ -136,7 +136,8 @@ def test_a_bundle_run_failing_on_bad_input_ends_in_one_error_line(tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "monai.bundle", "run", "--config_file",
          str(root / "bundles" / "lesion_inpaint" / "configs" / "inference.json"), "--box_csv", str(boxes),
-         "--output_dir", str(tmp_path / "eval"), "--num_threads", "1"],
+         "--output_dir", str(tmp_path / "eval"), "--num_threads", "1",
+         "--ckpt_path", str(root / "monai_gan_aug" / "weights" / "lesion_inpaint.pt")],
         capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=300,
     )
     assert proc.returncode != 0
