@@ -67,3 +67,24 @@ def test_patch_weighting_ignores_patches_off_the_mask():
 def test_negative_density_weight_is_refused():
     with pytest.raises(ConfigError):
         _trainer(_batches(), density_weight=-1)
+
+
+def test_region_classifier_learns_from_real_windows_and_scores_the_generator():
+    from monai_gan_aug.engines.opacity import OPACITY_AUX_KEYS
+    from monai_gan_aug.networks.lesion_generator import RegionClassifier
+
+    torch.manual_seed(0)
+    c = RegionClassifier(ndf=4)
+    trainer = _trainer(_batches(), region_classifier=c, c_optimizer=torch.optim.Adam(c.parameters(), 1e-3))
+    before = [p.detach().clone() for p in c.parameters()]
+    trainer.run()
+    assert set(OPACITY_AUX_KEYS) <= set(trainer.state.output)
+    assert any(not torch.equal(a, b) for a, b in zip(before, c.parameters()))  # C was trained
+    assert "opt_C" in trainer.checkpoint_objects()  # and is resumed with the rest
+
+
+def test_a_classifier_without_optimiser_is_refused():
+    from monai_gan_aug.networks.lesion_generator import RegionClassifier
+
+    with pytest.raises(ConfigError):
+        _trainer(_batches(), region_classifier=RegionClassifier(ndf=4))
