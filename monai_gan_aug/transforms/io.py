@@ -20,7 +20,8 @@ Normalisation to ``[0, 1]`` (chosen so that ``SaveXRay`` -> ``LoadXRay`` round-t
   as they are (that is what ``SaveXRay`` writes); any other data are min-max scaled.
 
 MONOCHROME1 images (and MONOCHROME2 with an INVERSE Presentation LUT Shape) are inverted after
-that, so air is dark in every output.
+that, so air is dark in every output. The value mappings live in :mod:`.pixel_values`, shared with
+:mod:`.reencode`, which inverts them.
 
 NIfTI axes follow the NIfTI/ITK/MONAI convention: array axis 0 (``i``, x) is the image column,
 axis 1 (``j``, y) the row, so a stored ``(W, H)`` array loads as ``(1, H, W)``. No reorientation
@@ -49,7 +50,7 @@ from monai.transforms import MapTransform, Transform
 from monai.utils import TransformBackends
 from PIL import Image, ImageOps, PngImagePlugin
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.pixels import apply_modality_lut, apply_voi_lut, get_decoder
+from pydicom.pixels import get_decoder
 from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
 
 from monai_gan_aug import __version__
@@ -61,6 +62,9 @@ from monai_gan_aug.errors import (
     MonaiGanAugError,
     NotARadiographError,
 )
+from monai_gan_aug.transforms.pixel_values import dicom_to_unit as _dicom_to_unit
+from monai_gan_aug.transforms.pixel_values import scale_to_unit as _scale
+from monai_gan_aug.transforms.pixel_values import stored_range as _stored_range
 from monai_gan_aug.transforms.validate import check_image
 from monai_gan_aug.utils.atomic import atomic_write
 
@@ -152,14 +156,6 @@ def _sniff_format(path: Path) -> str:
     return "pil"
 
 
-def _scale(arr: np.ndarray, lo: float, hi: float) -> np.ndarray:
-    """Map ``[lo, hi]`` to ``[0, 1]`` (clipped), as float32."""
-    if not np.isfinite([lo, hi]).all() or hi <= lo:
-        lo, hi = float(arr.min()), float(arr.max())
-    out = (arr.astype(np.float64) - lo) / max(hi - lo, 1e-12)
-    return np.clip(out, 0.0, 1.0).astype(np.float32)
-
-
 def _check_size(path: Path, shape: Sequence[int], max_size: int | None) -> None:
     n = int(np.prod(shape))
     if max_size is not None and n > max_size:
@@ -235,42 +231,6 @@ def _decode_dicom(ds: Dataset, path: Path) -> np.ndarray:
         raise ImageReadError(
             f"{path}: DICOM pixel data are unreadable (truncated or corrupt?): {type(e).__name__}: {e}"
         ) from e
-
-
-def _stored_range(ds: Dataset) -> tuple[float, float]:
-    """The stored-value range that Bits Stored / Pixel Representation can represent."""
-    bits = int(ds.get("BitsStored", ds.get("BitsAllocated", 16)))
-    if int(ds.get("PixelRepresentation", 0)) == 1:
-        return -(2.0 ** (bits - 1)), 2.0 ** (bits - 1) - 1
-    return 0.0, 2.0**bits - 1
-
-
-def _voi_output_range(ds: Dataset) -> tuple[float, float]:
-    """What the VOI maps the extreme inputs to: the range its output is normalised by."""
-    if "VOILUTSequence" in ds:
-        desc = ds.VOILUTSequence[0].LUTDescriptor
-        probe = np.arange(int(desc[1]), int(desc[1]) + (int(desc[0]) or 2**16))
-    else:
-        probe = np.array([-1e30, 1e30])  # far outside any window: maps to the window's y_min / y_max
-    with np.errstate(over="ignore"):
-        out = apply_voi_lut(probe, ds)
-    return float(np.min(out)), float(np.max(out))
-
-
-def _dicom_to_unit(ds: Dataset, pixels: np.ndarray, path: Path) -> tuple[np.ndarray, bool]:
-    """Modality LUT, then VOI (or bit-range scaling); returns ``[0, 1]`` and whether a VOI was used."""
-    if "FloatPixelData" in ds or "DoubleFloatPixelData" in ds:
-        return _scale(pixels, np.nan, np.nan), False
-    values = apply_modality_lut(pixels, ds)
-    if "VOILUTSequence" in ds or ("WindowCenter" in ds and "WindowWidth" in ds):
-        try:
-            windowed = apply_voi_lut(values, ds)
-            return _scale(windowed, *_voi_output_range(ds)), True
-        except (ValueError, NotImplementedError, TypeError, IndexError) as e:
-            warnings.warn(f"{path}: ignoring unusable VOI (windowing/LUT): {e}", stacklevel=3)
-    lo, hi = _stored_range(ds)
-    lo, hi = sorted(float(v) for v in apply_modality_lut(np.array([lo, hi]), ds))
-    return _scale(values, lo, hi), False
 
 
 def _check_dicom_header(ds: Dataset, path: Path, allow_non_radiograph: bool, max_size: int | None) -> str:

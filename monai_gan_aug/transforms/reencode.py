@@ -21,7 +21,7 @@ from PIL import Image
 from pydicom.dataset import Dataset
 
 from ..errors import ConfigError, ImageReadError, InvalidImageError
-from . import io as xio
+from .pixel_values import dicom_to_unit, stored_range
 
 __all__ = ["stored_values_for", "reencode_dicom", "reencode_png", "check_editable", "source_format"]
 
@@ -68,7 +68,7 @@ def reencode_dicom(unit_hw: np.ndarray, changed: np.ndarray, source: str | os.Pa
     raw = ds.pixel_array
     if raw.ndim == 3 and raw.shape[-1] == 3:  # RGB (pydicom decodes YBR to RGB): grey replicated
         _check_shape(changed, raw[..., 0], source)
-        lo, hi = xio._stored_range(ds)
+        lo, hi = stored_range(ds)
         grey = np.rint(np.clip(unit_hw[changed], 0, 1) * (hi - lo) + lo).astype(raw.dtype)
         out = raw.copy()
         out[changed] = grey[:, None]
@@ -76,13 +76,13 @@ def reencode_dicom(unit_hw: np.ndarray, changed: np.ndarray, source: str | os.Pa
     if raw.ndim != 2:
         raise ImageReadError(f"{source}: re-encoding needs a single-frame greyscale DICOM, got {raw.shape}")
     _check_shape(changed, raw, source)
-    lo, hi = xio._stored_range(ds)
+    lo, hi = stored_range(ds)
     candidates = np.arange(int(lo), int(hi) + 1, dtype=np.int64)
     photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).upper()
     invert = (photometric == "MONOCHROME1") != (str(ds.get("PresentationLUTShape", "")).upper() == "INVERSE")
 
     def to_unit(v: np.ndarray) -> np.ndarray:
-        unit, _ = xio._dicom_to_unit(ds, v.astype(raw.dtype), source)
+        unit, _ = dicom_to_unit(ds, v.astype(raw.dtype), source)
         return 1.0 - unit if invert else unit
 
     out = raw.copy()
