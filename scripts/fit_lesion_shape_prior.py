@@ -66,7 +66,7 @@ def validate_footprints(data: Path, split: str = "val", seed: int = 0, prior: di
     footprint's coverage of the box, and the crops for the figure.
     """
     rng = np.random.default_rng(seed)
-    real, sampled, coverage, crops = [], [], [], []
+    real, sampled, coverage, sides, crops = [], [], [], [], []
     for lesion, lung in covidqu_masks(data, split):
         for comp in component_shapes(lesion, lung):
             x0, y0, x1, y1 = comp["bbox"]
@@ -76,9 +76,17 @@ def validate_footprints(data: Path, split: str = "val", seed: int = 0, prior: di
             real.append(comp)
             sampled += component_shapes(fp)
             coverage.append(float(fp.sum() / region.sum()))
+            sub = fp[y0:y1, x0:x1]
+            sides.append(sum(int(edge.any()) for edge in (sub[0], sub[-1], sub[:, 0], sub[:, -1])))
             if len(crops) < 64:
                 crops.append((comp["bbox"], lesion & region, fp))
-    return {"real": real, "sampled": sampled, "coverage": np.asarray(coverage), "crops": crops}
+    return {
+        "real": real,
+        "sampled": sampled,
+        "coverage": np.asarray(coverage),
+        "sides": np.asarray(sides),
+        "crops": crops,
+    }
 
 
 def footprint_figure(crops: list, out: Path, n: int = 12, tile: int = 112, seed: int = 0) -> None:
@@ -104,8 +112,18 @@ def footprint_figure(crops: list, out: Path, n: int = 12, tile: int = 112, seed:
             canvas[4 : 4 + a.shape[0], 4 : 4 + a.shape[1]] = a
             pair.append(canvas)
         cols.append(np.concatenate(pair, 0))
+    from PIL import ImageDraw
+
+    grid = np.concatenate(cols, 1)
+    label_w = 64
+    canvas = Image.new("L", (grid.shape[1] + label_w, grid.shape[0]), 30)
+    canvas.paste(Image.fromarray(grid), (label_w, 0))
+    draw = ImageDraw.Draw(canvas)
+    half = grid.shape[0] // 2
+    draw.text((6, half // 2 - 6), "real", fill=255)
+    draw.text((6, half + half // 2 - 6), "sampled", fill=255)
     out.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(np.concatenate(cols, 1)).save(out)
+    canvas.save(out)
 
 
 def _table(val: dict) -> str:
@@ -118,7 +136,9 @@ def _table(val: dict) -> str:
     q = np.percentile(val["coverage"], [5, 25, 50, 75, 95])
     cells = " | ".join(f"{x:.2f}" for x in q)
     rows.append(f"| footprint area / box area | sampled | {cells} | {len(val['coverage'])} |")
-    return "\n".join(rows)
+    hist = np.bincount(val["sides"], minlength=5) / len(val["sides"])
+    touch = ", ".join(f"{k}: {hist[k]:.0%}" for k in range(5))
+    return "\n".join(rows) + f"\n\nSampled footprints touching k of their box's 4 sides: {touch}."
 
 
 def _films(data: Path, split: str, label: str) -> list[dict]:

@@ -76,15 +76,15 @@ QUANTILE_PERCENTS = tuple(range(0, 101, 5))
 GRID_SIDE = 96  # regions whose longer side exceeds this are worked on a downsampled grid
 DEFAULT_SMOOTHNESS = (0.10, 0.18)  # field sigma as a fraction of the region's bbox side
 DEFAULT_EXTENT = (0.5, 0.8)  # fraction of the region a lesion spans (user boxes are not tight)
-FIELD_AMPLITUDE = 1.0  # weight of the random field against the centre-weighted envelope
+FIELD_AMPLITUDE = 0.85  # weight of the random field against the centre-weighted envelope
 FINE_WEIGHT = 0.2  # weight of the finer octave of the field (ragged edges)
 WARP_SCALE = 0.25  # smoothness of the coordinate warp (fraction of the bbox side)
 WARP_AMPLITUDE = 0.2  # size of the coordinate warp (fraction of the bbox side)
 CENTRE_JITTER = 0.12
 MAIN_RADIUS = 0.42
-MAX_ELONGATION = 2.5
+MAX_ELONGATION = 3.0
 EDGE_MARGIN = 0.12  # border band of the region (fraction of its bbox side) where the score drops
-EDGE_WEIGHT = 0.5
+EDGE_WEIGHT = 3.0
 MAX_BLOBS = 3
 
 _S4 = ndimage.generate_binary_structure(2, 1)
@@ -423,7 +423,9 @@ def _score(
         v = -(yy - cy) * math.sin(theta) + (xx - cx) * math.cos(theta)
         env = np.minimum(env, (u / (radius * elong)) ** 2 + (v * elong / radius) ** 2)
     # keep away from the region's border (a lesion rarely runs along its box's sides)
+    # (distance from pixel centres to the nearest outside pixel centre, less the half pixel to its edge)
     inner = ndimage.distance_transform_edt(np.pad(grid_region, 1), sampling=(1.0 / gh, 1.0 / gw))[1:-1, 1:-1]
+    inner = np.maximum(inner - 0.5 / max(gh, gw), 0.0)
     edge = np.clip(1.0 - inner / EDGE_MARGIN, 0.0, 1.0) ** 2
     return FIELD_AMPLITUDE * (field + FINE_WEIGHT * fine) - env - EDGE_WEIGHT * edge
 
@@ -481,9 +483,10 @@ def footprint_from_params(
         grid_region = np.ones((gh, gw), dtype=bool)
     score = _score(rng, grid_region, int(n_blobs), smoothness, extent)
 
-    # threshold, keep the n biggest (4-connected) blobs, fill holes; adjust the level once
+    # threshold, keep the n biggest (4-connected) blobs, fill holes; lower the level if fragmented
     vals = score[grid_region]
-    grid_target = max(int(round(target * gh * gw / (bh * bw))), 1)
+    want = max(int(round(target * gh * gw / (bh * bw))), 1)
+    grid_target = want
     kept = np.zeros((gh, gw), dtype=bool)
     thr = 0.0
     for _ in range(3):
@@ -496,10 +499,10 @@ def footprint_from_params(
         big = [j + 1 for j in order[: int(n_blobs)] if sizes[j] >= max(0.1 * sizes[order[0]], 1)]
         kept = ndimage.binary_fill_holes(np.isin(lab, big))
         got = int(kept.sum())
-        want = max(int(round(target * gh * gw / (bh * bw))), 1)
         if got >= 0.85 * want or grid_target >= vals.size:
             break
-        grid_target = min(int(math.ceil(grid_target * want / max(got, 1))), vals.size)
+        # a fragmented draw: lower the level (bounded, so that one big blob does not flood the region)
+        grid_target = min(int(math.ceil(grid_target * min(want / max(got, 1), 1.5))), 2 * want, vals.size)
     # fold the component choice and hole filling into the score, then interpolate to full size
     eps = 1e-3
     score = np.where(kept, np.maximum(score, thr + eps), np.minimum(score, thr - eps))

@@ -85,7 +85,8 @@ def opacity_density(image: torch.Tensor, edited: torch.Tensor, eps: float = 1e-4
 # ----------------------------------------------------------------------------------------------
 
 #: Default ranges of :class:`RandLesionOpacity` (uniform draws). ``peak_density`` is calibrated on
-#: covidqu train films (``docs/lesion_footprints.md``); ``texture_scale`` and ``edge_sigma`` are
+#: covidqu train films (``docs/lesion_footprints.md``: median effective density added inside real
+#: lesion masks laid on normal films 0.23, real covid lesions 0.24); ``texture_scale`` and ``edge_sigma`` are
 #: fractions of the image's longer side, so the same draw looks the same on a 256 px PNG and a
 #: 2000 px DICOM.
 DEFAULT_PEAK_DENSITY = (0.13, 0.65)
@@ -483,7 +484,7 @@ class RandLesionOpacityd(RandomizableTransform, MapTransform):
         given = d.get(self.footprint_key)
         if not self._do_transform:
             if given is None:
-                label = MetaTensor(torch.zeros((1, *hw), dtype=torch.float32))
+                label = _label(torch.zeros((1, *hw), dtype=torch.float32), d[first_key])
                 label.meta[FOOTPRINT_META_KEY] = {"applied": False}
                 d[self.footprint_key] = label
             for key in self.key_iterator(d):
@@ -501,7 +502,7 @@ class RandLesionOpacityd(RandomizableTransform, MapTransform):
             if first and given is None:  # later keys reuse the footprint drawn for the first one
                 assert self.rand_opacity.footprint is not None
                 given = self.rand_opacity.footprint
-                label = MetaTensor(torch.from_numpy(given[None].astype(np.float32)))
+                label = _label(torch.from_numpy(given[None].astype(np.float32)), d[first_key])
                 fp_params = self.rand_opacity.footprint_params or {}
                 label.meta[FOOTPRINT_META_KEY] = {**fp_params, "area_px": int(given.sum())}
                 d[self.footprint_key] = label
@@ -511,6 +512,14 @@ class RandLesionOpacityd(RandomizableTransform, MapTransform):
                 rec["footprint"] = dict(d[self.footprint_key].meta[FOOTPRINT_META_KEY])
             d[key] = _record(out, rec)
         return d
+
+
+def _label(mask: torch.Tensor, like: NdarrayOrTensor) -> MetaTensor:
+    """The label as a ``MetaTensor`` carrying the image's metadata (file name, region, ...)."""
+    meta = {}
+    if isinstance(like, MetaTensor):
+        meta = {k: v for k, v in like.meta.items() if k != OPACITY_META_KEY}
+    return MetaTensor(mask, meta=meta)
 
 
 def _record(img: NdarrayOrTensor, rec: dict[str, Any]) -> NdarrayOrTensor:

@@ -177,7 +177,7 @@ def test_rand_lesion_opacity_draws_footprint_in_region() -> None:
 
 
 def test_rand_lesion_opacity_dict_writes_label_and_records() -> None:
-    img = MetaTensor(_textured())
+    img = MetaTensor(_textured(), meta={"filename_or_obj": "film.png"})
     region = torch.from_numpy(_box(64, 64, 6, 58, 30, 60))[None].float()
     t = RandLesionOpacityd(keys="image", region_key="region_mask", footprint_key="lesion_mask", prob=1.0)
     t.set_random_state(7)
@@ -187,6 +187,7 @@ def test_rand_lesion_opacity_dict_writes_label_and_records() -> None:
     assert rec["applied"] is True and rec["footprint"]["area_px"] == int(label.sum()) > 0
     assert label.shape == (1, 64, 64) and set(np.unique(label.numpy())) <= {0.0, 1.0}
     assert label.meta["lesion_footprint"]["seed"] == rec["footprint"]["seed"]
+    assert label.meta["filename_or_obj"] == "film.png" and "lesion_opacity" not in label.meta
     assert not (label.numpy().astype(bool) & ~region.numpy().astype(bool)).any()
     # the label is exactly the footprint the opacity was laid in
     changed = (out["image"] != img)[0].numpy()
