@@ -326,7 +326,7 @@ class RandLesionOpacity(RandomizableTransform):
         self, seed: int | None = None, state: np.random.RandomState | None = None
     ) -> RandLesionOpacity:
         super().set_random_state(seed, state)
-        self.rand_footprint.set_random_state(seed, state)
+        self.rand_footprint.set_random_state(*_sub_seed(self.R, seed, state))
         return self
 
     def randomize(self, data: Any = None) -> None:
@@ -368,6 +368,19 @@ class RandLesionOpacity(RandomizableTransform):
                 rec["footprint"] = {**self.footprint_params, "area_px": int(fp.sum())}
             out.meta[OPACITY_META_KEY] = rec
         return out
+
+
+def _sub_seed(
+    rng: np.random.RandomState, seed: int | None, state: np.random.RandomState | None
+) -> tuple[int | None, None]:
+    """A seed for a nested random transform that differs from the parent's, so that the two streams
+    are not copies of each other: derived from ``seed``, or drawn from a given ``state``
+    (``(None, None)``: both unseeded)."""
+    if seed is not None:
+        return (int(seed) * 1_000_003 + 12_345) % (2**31 - 1), None
+    if state is not None:
+        return int(rng.randint(0, 2**31 - 1)), None
+    return None, None
 
 
 def _range(value: float | Sequence[float], name: str) -> tuple[float, float]:
@@ -469,7 +482,7 @@ class RandLesionOpacityd(RandomizableTransform, MapTransform):
         self, seed: int | None = None, state: np.random.RandomState | None = None
     ) -> RandLesionOpacityd:
         super().set_random_state(seed, state)
-        self.rand_opacity.set_random_state(seed, state)
+        self.rand_opacity.set_random_state(*_sub_seed(self.R, seed, state))
         return self
 
     def __call__(self, data: Mapping[Hashable, NdarrayOrTensor]) -> dict[Hashable, NdarrayOrTensor]:
@@ -495,7 +508,7 @@ class RandLesionOpacityd(RandomizableTransform, MapTransform):
                 f"neither footprint_key {self.footprint_key!r} nor region_key {self.region_key!r} "
                 f"is in the data (keys: {list(d)})"
             )
-        first = True
+        first, fp_rec = True, None
         for key in self.key_iterator(d):
             region = None if given is not None else d[self.region_key]
             out = self.rand_opacity(d[key], footprint=given, region_mask=region, randomize=first)
@@ -504,12 +517,13 @@ class RandLesionOpacityd(RandomizableTransform, MapTransform):
                 given = self.rand_opacity.footprint
                 label = _label(torch.from_numpy(given[None].astype(np.float32)), d[first_key])
                 fp_params = self.rand_opacity.footprint_params or {}
-                label.meta[FOOTPRINT_META_KEY] = {**fp_params, "area_px": int(given.sum())}
+                fp_rec = {**fp_params, "area_px": int(given.sum())}
+                label.meta[FOOTPRINT_META_KEY] = fp_rec
                 d[self.footprint_key] = label
             first = False
             rec = {**(self.rand_opacity.params or {}), "applied": True}
-            if self.rand_opacity.footprint_params is not None:
-                rec["footprint"] = dict(d[self.footprint_key].meta[FOOTPRINT_META_KEY])
+            if fp_rec is not None:  # drawn here (not given in the data)
+                rec["footprint"] = dict(fp_rec)
             d[key] = _record(out, rec)
         return d
 

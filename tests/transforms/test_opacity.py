@@ -210,6 +210,12 @@ def test_rand_lesion_opacity_dict_writes_label_and_records() -> None:
     skipped = RandLesionOpacityd(prob=0.0)({"image": img, "region_mask": region})
     assert torch.equal(skipped["image"].as_tensor(), img.as_tensor())
     assert not skipped["lesion_mask"].any() and skipped["image"].meta["lesion_opacity"] == {"applied": False}
+    # two image keys: the same footprint and parameters for both
+    two = RandLesionOpacityd(keys=["image", "other"]).set_random_state(7)(
+        {"image": img, "other": img.clone(), "region_mask": region}
+    )
+    assert torch.equal(two["image"].as_tensor(), two["other"].as_tensor())
+    assert two["image"].meta["lesion_opacity"] == two["other"].meta["lesion_opacity"]
     with pytest.raises(RegionError):
         RandLesionOpacityd()({"image": img})
     with pytest.raises(RegionError):
