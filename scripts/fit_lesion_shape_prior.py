@@ -6,10 +6,18 @@ components per film and per lung, lesion / lung area) with
 :func:`monai_gan_aug.transforms.footprint.measure_lesion_masks` and writes quantiles and histograms
 only (no image data).
 
+``--validate val --figure docs/images/lesion_footprints.png`` then compares the real components of
+the val split with footprints sampled in their bounding boxes (table + figure of masks only), and
+``--calibrate-opacity train`` (instead of fitting) compares the brightness real lesions add with
+what :class:`~monai_gan_aug.transforms.opacity.RandLesionOpacity` adds at the same relative lung
+positions of normal films. Results: ``docs/lesion_footprints.md``.
+
 Usage::
 
     .venv/bin/python scripts/fit_lesion_shape_prior.py [--data ../shared/data/covidqu] \
-        [--split train] [--out monai_gan_aug/data/lesion_shape_prior.json]
+        [--split train] [--out monai_gan_aug/data/lesion_shape_prior.json] \
+        [--validate val --figure docs/images/lesion_footprints.png]
+    .venv/bin/python scripts/fit_lesion_shape_prior.py --calibrate-opacity train
 """
 
 from __future__ import annotations
