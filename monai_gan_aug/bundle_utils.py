@@ -364,3 +364,42 @@ def install_error_hook() -> None:
 
 if Path(sys.argv[0] if sys.argv else "").parts[-3:] == ("monai", "bundle", "__main__.py"):
     install_error_hook()
+
+
+def export_from_checkpoint(
+    checkpoint: str | os.PathLike, key: str, template: str | os.PathLike, out: str | os.PathLike,
+    info: Mapping[str, Any] | None = None,
+) -> Path:
+    """Write the network ``key`` of a training checkpoint as a self-describing weights file.
+
+    A run exports its networks only when it ends (:class:`NetworkExporter`); this takes a network
+    from any saved checkpoint of a run still going (or stopped), with the registered name and
+    constructor arguments of ``template``, a weights file exported by the same config.
+
+    Args:
+        checkpoint: a checkpoint of :class:`~monai_gan_aug.engines.checkpoint.AtomicCheckpointSaver`.
+        key: the network's key in it (e.g. ``"G"``).
+        template: a weights file of the same network (name and ``network_kwargs`` are taken from it).
+        out: the file to write (atomically).
+        info: plain values recorded with the weights (merged over the template's ``info``).
+
+    Raises:
+        CheckpointError: the checkpoint lacks ``key`` or its weights do not fit the template's network.
+    """
+    from .errors import CheckpointError
+    from .networks.factory import build_network
+
+    state = load_checkpoint(checkpoint, map_location="cpu")
+    tmpl = load_checkpoint(template, map_location="cpu")
+    if key not in state:
+        raise CheckpointError(f"{checkpoint} has no network {key!r}; it has {sorted(state)}")
+    net = build_network(tmpl["network"], **tmpl["network_kwargs"])
+    try:
+        net.load_state_dict(state[key])
+    except RuntimeError as exc:
+        raise CheckpointError(f"{key} of {checkpoint} does not fit {tmpl['network']}: {exc}") from exc
+    trainer = state.get("trainer", {})
+    merged = {**tmpl.get("info", {}), **{k: v for k, v in trainer.items() if k in ("epoch", "iteration")},
+              **dict(info or {})}
+    save_network(net, tmpl["network"], tmpl["network_kwargs"], out, info=merged)
+    return Path(out)

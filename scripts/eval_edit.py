@@ -143,7 +143,7 @@ def main() -> int:
         "split": args.split,
         "images": len(items),
         "weights": str(editor.weights_path),
-        "detail": editor.inferer.detail,
+        "detail": editor.detail,
         "seconds_per_512px_image": {"median": float(np.median(times)), "max": float(np.max(times))},
         "rg1_uncr_seconds": rg1,
         "judge_rate_p_gt_0.5": {

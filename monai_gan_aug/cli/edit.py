@@ -75,6 +75,7 @@ def cmd_edit(args: argparse.Namespace) -> int:
     editor = PneumoniaEditor(
         weights=args.weights, device=args.device, feather=args.feather, clip_to_lung=args.clip_to_lung,
         class_index=1 if args.cls == "pneumonia" else 0, units=args.units, detail=args.detail,
+        density_scale=args.density_scale,
     )
     if args.max_pixels is not None:
         editor.loader = LoadXRay(max_size=args.max_pixels)
@@ -126,12 +127,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--feather", type=nonnegative_float, default=8,
                    help="blend band outside the region, in pixels (at most a quarter of the image's shorter side)")
     p.add_argument("--detail", type=_unit_interval, default=None,
-                   help="share 0-1 of the input's fine detail (ribs, markings) kept inside the region "
-                        "(default: the weights' own; shipped weights: 1)")
+                   help="repainting weights (healthy class, or --weights lesion_inpaint.pt) only: share 0-1 "
+                        "of the input's fine detail kept inside the region (default: the weights' own)")
+    p.add_argument("--density-scale", type=nonnegative_float, default=1.0,
+                   help="pneumonia (opacity generator) only: multiply the generated opacity (1: as trained, "
+                        "<1 fainter, >1 denser)")
     p.add_argument("--clip-to-lung", action="store_true", help="clip the region to the predicted lung field")
     p.add_argument("--side-by-side", help="also write a PNG: input | output with region | difference map "
                    "(same rules as --out: never an input, an existing file only with --overwrite)")
-    p.add_argument("--weights", help="lesion generator checkpoint (default: the shipped weights)")
+    p.add_argument("--weights", help="lesion generator checkpoint (default: the shipped weights of the class: "
+                   "lesion_opacity.pt adds pneumonia over the anatomy, lesion_inpaint.pt repaints healthy lung)")
     p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda if available)")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs (never the input)")
     p.add_argument("--max-pixels", type=positive_int,

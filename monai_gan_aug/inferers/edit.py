@@ -25,11 +25,15 @@ from ..transforms.reencode import check_editable
 from ..transforms.region import RegionMask
 from ..utils.device import default_device
 from ..utils.weights import shipped_weights_path
+from ..networks.opacity_generator import LesionOpacityGenerator
+from .opacity_edit import LesionOpacityInferer, edit_lesion
 from .region_edit import CLASS_HEALTHY, CLASS_PNEUMONIA, RegionEditInferer
 
 __all__ = ["EditResult", "PneumoniaEditor", "DEFAULT_WEIGHTS", "edit_datalist", "output_suffix_for"]
 
-DEFAULT_WEIGHTS = "lesion_inpaint.pt"
+#: Shipped weights per class: pneumonia is laid over the anatomy by the opacity generator; healthy
+#: lung is repainted by the inpainting generator (the reverse direction, removing disease).
+DEFAULT_WEIGHTS = {CLASS_PNEUMONIA: "lesion_opacity.pt", CLASS_HEALTHY: "lesion_inpaint.pt"}
 _CLASS_NAMES = {CLASS_HEALTHY: "healthy lung", CLASS_PNEUMONIA: "pneumonia"}
 _CLASS_TAGS = {CLASS_HEALTHY: "healthy", CLASS_PNEUMONIA: "pneumonia"}  # output file names
 
@@ -44,6 +48,7 @@ class EditResult:
     region_weight: torch.Tensor
     seed: int | None
     saved_to: Path | None = None
+    label: torch.Tensor | None = None  # exact label of what was painted: the footprint, or the region
 
 
 def output_suffix_for(meta: dict[str, Any]) -> str:
@@ -55,7 +60,9 @@ class PneumoniaEditor:
     """Load, mark, edit and save chest X-rays with the region-conditioned lesion generator.
 
     Args:
-        weights: a ``lesion_generator`` checkpoint; ``None`` uses the shipped weights.
+        weights: a ``lesion_opacity_generator`` (pneumonia over the anatomy) or ``lesion_generator``
+            (repaint) checkpoint; ``None`` uses the shipped weights of the class
+            (:data:`DEFAULT_WEIGHTS`).
         device: device to run the generator on (default: CUDA if available, else CPU).
         feather: width in pixels of the blend band outside the region.
         clip_to_lung: clip regions to a predicted lung mask (uses the shipped lung network).
@@ -64,7 +71,8 @@ class PneumoniaEditor:
         max_fraction: largest fraction of the image a region may cover.
         detail: share of the input's native-resolution detail kept inside the region
             (:class:`RegionEditInferer`); ``None`` takes the weights' recommended value
-            (``info["detail"]``, 0 when absent).
+            (``info["detail"]``, 0 when absent). Repainting generators only.
+        density_scale: multiplies the generated opacity (opacity generators only; 1 as trained).
     """
 
     def __init__(
@@ -77,18 +85,27 @@ class PneumoniaEditor:
         units: str = "pixel",
         max_fraction: float | None = 0.5,
         detail: float | None = None,
+        density_scale: float = 1.0,
     ) -> None:
         if class_index not in _CLASS_NAMES:
             raise ConfigError(f"class_index must be one of {sorted(_CLASS_NAMES)}, got {class_index}")
         self.device = default_device(device)
-        path = Path(weights) if weights is not None else shipped_weights_path(DEFAULT_WEIGHTS)
+        path = Path(weights) if weights is not None else shipped_weights_path(DEFAULT_WEIGHTS[class_index])
         if not path.is_file():
             raise MissingWeightsError(f"lesion generator weights not found: {path}")
         self.weights_path = path
         self.generator = load_network(path).to(self.device)
-        self.inferer = RegionEditInferer.from_network_info(
-            getattr(self.generator, "info", None), class_index=class_index, detail=detail
-        )
+        info = getattr(self.generator, "info", None)
+        if isinstance(self.generator, LesionOpacityGenerator):
+            if class_index != CLASS_PNEUMONIA:
+                raise ConfigError(f"{path.name} is an opacity generator: it adds pneumonia and cannot paint "
+                                  f"healthy lung; use a lesion_inpaint checkpoint for the healthy class")
+            self.inferer: RegionEditInferer | LesionOpacityInferer = LesionOpacityInferer.from_network_info(
+                info, density_scale=density_scale)
+        else:
+            self.inferer = RegionEditInferer.from_network_info(info, class_index=class_index, detail=detail)
+        self.detail = getattr(self.inferer, "detail", None)
+        self.density_scale = density_scale
         self.class_index = class_index
         self.loader = LoadXRay()
         self.region_mask = RegionMask(units=units, feather=feather, max_fraction=max_fraction)
@@ -101,24 +118,37 @@ class PneumoniaEditor:
         check_editable(image.meta)  # refuse now what save() could not write back, before any work
         return image
 
-    def masks(self, image: MetaTensor, region: Any) -> tuple[torch.Tensor, torch.Tensor]:
-        """Binary region mask and feathered weight of ``region`` on ``image`` (clipped to lung if asked)."""
-        lung = None
-        if self.clip_to_lung:
-            if self._lung is None:
-                from ..transforms.lung import LungMask  # local: loads a second network only when asked
+    def lung(self, image: MetaTensor) -> torch.Tensor | None:
+        """The predicted lung mask when ``clip_to_lung`` (cached network), else ``None``."""
+        if not self.clip_to_lung:
+            return None
+        if self._lung is None:
+            from ..transforms.lung import LungMask  # local: loads a second network only when asked
 
-                self._lung = LungMask(device=self.device)
-            lung = self._lung(image)
+            self._lung = LungMask(device=self.device)
+        return self._lung(image)
+
+    def masks(self, image: MetaTensor, region: Any, lung: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Binary region mask and feathered weight of ``region`` on ``image`` (clipped to lung if asked)."""
+        lung = self.lung(image) if lung is None else lung
         mask, weight = self.region_mask(image, region=region, lung=lung)
         return torch.as_tensor(mask), torch.as_tensor(weight)
 
     def edit(self, image: MetaTensor, region: Any, seed: int | None = None) -> EditResult:
-        """Edit one loaded image; the output's metadata says it is synthetic and how it was made."""
-        mask, weight = self.masks(image, region)
-        edited = self.inferer(image, self.generator, mask, weight, seed=seed)
-        edited = edited if isinstance(edited, MetaTensor) else MetaTensor(edited, meta=dict(image.meta))
+        """Edit one loaded image; the output's metadata says it is synthetic and how it was made.
+
+        With an opacity generator, a lesion footprint is sampled inside a box or polygon region
+        (seeded), while a ``mask`` region is used as the exact footprint; the footprint is returned
+        as ``EditResult.label``.
+        """
+        lung = self.lung(image)
+        mask, weight = self.masks(image, region, lung=lung)
         record = image.meta.get("region", {})
+        exact = mask if record.get("kind") == "mask" else None
+        edited, label = edit_lesion(image, self.generator, mask, weight, class_index=self.class_index, seed=seed,
+                                    footprint=exact, lung=lung, detail=self.detail,
+                                    density_scale=self.density_scale)
+        edited = edited if isinstance(edited, MetaTensor) else MetaTensor(edited, meta=dict(image.meta))
         edited.meta.update(
             synthetic=True,
             derivation_description=(
@@ -126,9 +156,10 @@ class PneumoniaEditor:
                 f"({self.weights_path.name}) in region {_describe(record)}, seed {seed}"
             ),
             edit={"seed": seed, "class_index": self.class_index, "weights": self.weights_path.name, "region": record,
-                  "detail": self.inferer.detail},
+                  "detail": self.detail, "density_scale": self.density_scale,
+                  "footprint": _footprint_kind(self.inferer, exact)},
         )
-        return EditResult(image, edited, mask, weight, seed)
+        return EditResult(image, edited, mask, weight, seed, label=label)
 
     def save(self, result: EditResult, out: str | os.PathLike, overwrite: bool = False) -> Path:
         """Write the edited image; unchanged pixels keep the source's stored values where possible."""
@@ -147,6 +178,13 @@ class PneumoniaEditor:
         result = self.edit(self.load(path), region, seed)
         self.save(result, out, overwrite)
         return result
+
+
+def _footprint_kind(inferer: Any, exact: torch.Tensor | None) -> str:
+    """How the painted area was chosen: the whole region (repaint), the user's mask, or sampled."""
+    if not isinstance(inferer, LesionOpacityInferer):
+        return "region"
+    return "mask" if exact is not None else "sampled"
 
 
 def _png_bits(meta: dict[str, Any]) -> int:
@@ -199,7 +237,7 @@ def edit_datalist(
                          out_dir / "panels" / f"{out.name.split('.')[0]}.png")
             rows.append({"file": out.name, "source": item["image"], "region": str(region), "seed": result.seed,
                          "weights": editor.weights_path.name, "class_index": editor.class_index,
-                         "detail": editor.inferer.detail})
+                         "detail": editor.detail})
     manifest = out_dir / "manifest.csv"
     with atomic_write(manifest) as tmp, open(tmp, "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(rows[0]) if rows else ["file"])

@@ -11,8 +11,10 @@ are changed to match what the generator did:
 * ``mode="lesion"``: pneumonia is painted into a region drawn by
   :class:`~monai_gan_aug.transforms.region.RandRegionMask` (steered by a lung mask when given) with
   the pieces of :class:`~monai_gan_aug.inferers.edit.PneumoniaEditor`: the ``lesion_generator``
-  network and :class:`~monai_gan_aug.inferers.region_edit.RegionEditInferer`. The class becomes 1
-  and the region is added to the segmentation label.
+  network and :func:`~monai_gan_aug.inferers.opacity_edit.edit_lesion`. With the default opacity
+  generator a lesion footprint is sampled inside the region and the opacity is laid over the
+  anatomy there. The class becomes 1 and the footprint (the exact label of the synthetic lesion)
+  is added to the segmentation label.
 
 Generators are loaded once per (file, device) and cached, and run on the training device. What was
 done is recorded in the image's metadata under ``meta["gan_augment"]`` as a JSON string (generator
@@ -44,6 +46,7 @@ from monai.utils import TransformBackends, convert_to_dst_type
 from ..errors import ConfigError, InvalidImageError, RegionError
 from ..networks.factory import load_network
 from ..networks.lesion_generator import LesionInpaintGenerator
+from ..networks.opacity_generator import LesionOpacityGenerator
 from ..utils.device import default_device
 from ..utils.weights import shipped_weights_path
 from .region import RandRegionMask
@@ -64,10 +67,10 @@ __all__ = [
 
 MODES = ("translate", "lesion")
 #: Shipped weights used when none are given, per mode.
-DEFAULT_WEIGHTS = {"translate": "cyclegan_G_AB.pt", "lesion": "lesion_inpaint.pt"}
+DEFAULT_WEIGHTS = {"translate": "cyclegan_G_AB.pt", "lesion": "lesion_opacity.pt"}
 CLASS_HEALTHY = 0
 CLASS_PNEUMONIA = 1
-_EXPECTED_NETWORKS = {"translate": ("resnet_generator", "unet_generator"), "lesion": ("lesion_generator",)}
+_EXPECTED_NETWORKS = {"translate": ("resnet_generator", "unet_generator"), "lesion": ("lesion_generator", "lesion_opacity_generator")}
 _SEED_RANGE = 2**31 - 1
 
 _CACHE: dict[tuple[str, str], tuple[torch.nn.Module, str]] = {}
@@ -121,9 +124,12 @@ class GANAugment(Transform):
         size: working size for ``translate`` (default ``info["image_size"]`` of the checkpoint).
         class_index: class painted by ``lesion`` (1 pneumonia).
 
-    ``transform(img, region_mask=None, region_weight=None, seed=None)`` returns the new image (a
-    ``MetaTensor`` with the input's metadata, ``synthetic=True`` and ``gan_augment``); ``lesion``
-    needs ``region_mask`` (binary, image size) and optionally its feathered ``region_weight``.
+    ``transform(img, region_mask=None, region_weight=None, seed=None, lung=None)`` returns the new
+    image (a ``MetaTensor`` with the input's metadata, ``synthetic=True`` and ``gan_augment``);
+    ``lesion`` needs ``region_mask`` (binary, image size) and optionally its feathered
+    ``region_weight`` and a ``lung`` mask (sets the lesion's scale). After a ``lesion`` edit,
+    :attr:`label` holds the exact (1, H, W) label of what was painted: the sampled lesion footprint
+    of an opacity generator, the region of a repainting one.
     """
 
     backend = [TransformBackends.TORCH]
@@ -145,6 +151,7 @@ class GANAugment(Transform):
         self.device = device
         self.size = size
         self.class_index = class_index
+        self.label: torch.Tensor | None = None
 
     @property
     def weights_path(self) -> Path:
@@ -154,7 +161,7 @@ class GANAugment(Transform):
     def generator(self) -> tuple[torch.nn.Module, str]:
         """The cached ``(network, sha256 prefix)``; checks the checkpoint fits the mode."""
         net, sha = load_generator(self.weights_path, self.device)
-        is_lesion = isinstance(net, LesionInpaintGenerator)
+        is_lesion = isinstance(net, (LesionInpaintGenerator, LesionOpacityGenerator))
         if self.mode == "lesion" and not is_lesion:
             raise ConfigError(
                 f"mode 'lesion' needs a lesion_generator checkpoint, {self.weights_path} holds "
@@ -184,17 +191,19 @@ class GANAugment(Transform):
         region_mask: NdarrayOrTensor | None = None,
         region_weight: NdarrayOrTensor | None = None,
         seed: int | None = None,
+        lung: NdarrayOrTensor | None = None,
     ) -> MetaTensor:
         _check_image(img)
         image = img if isinstance(img, MetaTensor) else MetaTensor(torch.as_tensor(img))
         net, sha = self.generator()
         region = None
+        self.label = None
         if self.mode == "translate":
             out = self._translate(image, net)
         else:
             if region_mask is None:
                 raise RegionError("mode 'lesion' needs a region_mask (e.g. from RandRegionMask)")
-            out = self._lesion(image, net, region_mask, region_weight, seed)
+            out, self.label = self._lesion(image, net, region_mask, region_weight, seed, lung)
             region = getattr(region_mask, "meta", {}).get("region") or image.meta.get("region")
         out = out if isinstance(out, MetaTensor) else MetaTensor(out, meta=dict(image.meta))
         out.meta["synthetic"] = True
@@ -218,24 +227,26 @@ class GANAugment(Transform):
         mask: NdarrayOrTensor,
         weight: NdarrayOrTensor | None,
         seed: int | None,
-    ) -> torch.Tensor:
-        from ..inferers.region_edit import RegionEditInferer
+        lung: NdarrayOrTensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        from ..inferers.opacity_edit import edit_lesion
 
-        inferer = RegionEditInferer.from_network_info(getattr(net, "info", None), class_index=self.class_index)
         m = torch.as_tensor(np.asarray(mask) if isinstance(mask, np.ndarray) else mask).float()
         w = (
             m
             if weight is None
             else torch.as_tensor(np.asarray(weight) if isinstance(weight, np.ndarray) else weight).float()
         )
-        out = inferer(
+        out, label = edit_lesion(
             image.float(),
             net,
             m.as_tensor() if isinstance(m, MetaTensor) else m,
             w.as_tensor() if isinstance(w, MetaTensor) else w,
+            class_index=self.class_index,
             seed=seed,
+            lung=lung,
         )
-        return out.clone()
+        return out.clone(), label
 
 
 class RandGANAugment(RandomizableTransform):
@@ -251,6 +262,8 @@ class RandGANAugment(RandomizableTransform):
     ``transform(img, lung=None)`` returns the (possibly) augmented image; after a ``lesion`` edit
     :attr:`region_mask` holds the drawn binary region (``None`` otherwise). Images that were not
     augmented get ``meta["gan_augment"]`` with ``"applied": false`` too, so batches collate.
+    :attr:`label` holds the exact label of what was painted (the lesion footprint of an opacity
+    generator, the region of a repainting one), ``None`` when nothing was painted.
     """
 
     backend = GANAugment.backend
@@ -273,6 +286,7 @@ class RandGANAugment(RandomizableTransform):
         )
         self.seed: int | None = None
         self.region_mask: NdarrayOrTensor | None = None
+        self.label: torch.Tensor | None = None
 
     def randomize(self, data: Any = None) -> None:
         super().randomize(None)
@@ -285,6 +299,7 @@ class RandGANAugment(RandomizableTransform):
         if randomize:
             self.randomize()
         self.region_mask = None
+        self.label = None
         if not self._do_transform:
             return _mark_untouched(img, self.augment.mode)
         if self.augment.mode == "translate":
@@ -294,7 +309,9 @@ class RandGANAugment(RandomizableTransform):
         image = img if isinstance(img, MetaTensor) else MetaTensor(torch.as_tensor(img))
         mask, weight = self.rand_region(image, lung=lung)
         self.region_mask = mask
-        return self.augment(image, mask, weight, seed=self.seed)
+        out = self.augment(image, mask, weight, seed=self.seed, lung=lung)
+        self.label = self.augment.label
+        return out
 
 
 def _mark_untouched(img: NdarrayOrTensor, mode: str) -> NdarrayOrTensor:
@@ -346,8 +363,9 @@ class RandGANAugmentd(RandomizableTransform, MapTransform):
         prob, mode, weights, device, size, feather, num_boxes, min_lung_overlap: see :class:`RandGANAugment`.
         label_key: class label key (``None``: no class label). ``translate`` only augments samples of
             class ``0`` and sets them to ``1``; ``lesion`` sets ``1``.
-        seg_key: segmentation label key that ``lesion`` adds the region to (with ``seg_value``);
-            refused with ``translate``.
+        seg_key: segmentation label key that ``lesion`` adds the exact label of what it painted to
+            (with ``seg_value``): the lesion footprint of an opacity generator (the default
+            weights), the region of a repainting one; refused with ``translate``.
         seg_value: label value of the inserted lesion in ``seg_key``.
         lung_key: lung mask key steering (and clipping) ``lesion`` regions.
         allow_missing_keys: don't raise when an image key is missing.
@@ -424,10 +442,10 @@ class RandGANAugmentd(RandomizableTransform, MapTransform):
         if do and not first:
             if self.label_key is not None and self.label_key in d:
                 d[self.label_key] = _with_class(d[self.label_key], CLASS_PNEUMONIA)
-            if self.seg_key is not None and self.rand_augment.region_mask is not None:
+            if self.seg_key is not None and self.rand_augment.label is not None:
                 if self.seg_key not in d:
                     raise ConfigError(f"seg_key {self.seg_key!r} not in the data (keys: {list(d)})")
-                d[self.seg_key] = _add_region(d[self.seg_key], self.rand_augment.region_mask, self.seg_value)
+                d[self.seg_key] = _add_region(d[self.seg_key], self.rand_augment.label, self.seg_value)
         return d
 
 
