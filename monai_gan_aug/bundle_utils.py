@@ -381,7 +381,9 @@ def export_from_checkpoint(
         key: the network's key in it (e.g. ``"G"``).
         template: a weights file of the same network (name and ``network_kwargs`` are taken from it).
         out: the file to write (atomically).
-        info: plain values recorded with the weights (merged over the template's ``info``).
+        info: plain values recorded with the weights (merged over the template's ``info``, whose
+            run-specific values such as data counts must be overridden here; ``epochs`` and
+            ``iterations`` come from the checkpoint).
 
     Raises:
         CheckpointError: the checkpoint lacks ``key`` or its weights do not fit the template's network.
@@ -399,7 +401,7 @@ def export_from_checkpoint(
     except RuntimeError as exc:
         raise CheckpointError(f"{key} of {checkpoint} does not fit {tmpl['network']}: {exc}") from exc
     trainer = state.get("trainer", {})
-    merged = {**tmpl.get("info", {}), **{k: v for k, v in trainer.items() if k in ("epoch", "iteration")},
-              **dict(info or {})}
+    run = {"epochs": int(trainer.get("epoch", 0)), "iterations": int(trainer.get("iteration", 0))}
+    merged = {**tmpl.get("info", {}), **run, **dict(info or {})}
     save_network(net, tmpl["network"], tmpl["network_kwargs"], out, info=merged)
     return Path(out)

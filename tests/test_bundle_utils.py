@@ -144,3 +144,25 @@ def test_a_bundle_run_failing_on_bad_input_ends_in_one_error_line(tmp_path):
     assert proc.stderr.strip().splitlines()[-1] == (
         f"error: {boxes}: 1 image(s) do not exist, first: ['/nonexistent/chest.png']"
     )
+
+
+def test_export_from_checkpoint_writes_a_loadable_network_with_the_run_s_progress(tmp_path):
+    import torch
+
+    from monai_gan_aug.bundle_utils import export_from_checkpoint
+    from monai_gan_aug.errors import CheckpointError
+    from monai_gan_aug.networks.factory import load_network, save_network
+    from monai_gan_aug.networks.opacity_generator import LesionOpacityGenerator
+    from monai_gan_aug.utils.checkpoint import save_checkpoint
+
+    kwargs = {"features": [4, 4, 8, 8, 8, 4]}
+    save_network(LesionOpacityGenerator(**kwargs), "lesion_opacity_generator", kwargs, tmp_path / "t.pt",
+                 info={"window": 32, "epochs": 1})
+    trained = LesionOpacityGenerator(**kwargs)
+    save_checkpoint({"G": trained.state_dict(), "trainer": {"epoch": 7, "iteration": 1750}}, tmp_path / "ck.pt")
+    out = export_from_checkpoint(tmp_path / "ck.pt", "G", tmp_path / "t.pt", tmp_path / "g.pt", {"minutes": 5})
+    net = load_network(out)
+    assert all(torch.equal(a, b) for a, b in zip(net.state_dict().values(), trained.state_dict().values()))
+    assert net.info["epochs"] == 7 and net.info["iterations"] == 1750 and net.info["window"] == 32
+    with pytest.raises(CheckpointError):
+        export_from_checkpoint(tmp_path / "ck.pt", "D", tmp_path / "t.pt", tmp_path / "x.pt")
