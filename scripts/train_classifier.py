@@ -15,6 +15,21 @@ boxes drawn from the RSNA prior inside its lung, labelled by the film's diagnosi
 same patient split (made before filtering, so held-out films stay held out everywhere)::
 
     .venv/bin/python scripts/train_classifier.py --region-crops 6 --size 96 --epochs 30 --max-minutes 20
+
+With ``--dataset covidqu --region-crops K`` it trains the *covidqu (adult) region judge* on the
+official covidqu ``train`` split only (:func:`monai_gan_aug.metrics.region_judge.covidqu_region_items`):
+positives are windows around up to ``K`` real lesion boxes of every COVID film, negatives ``K``
+windows around real lesion boxes transplanted onto every normal film (clipped to its lung). 15 % of
+the train films (by film, ``patient_split(..., (0.85, 0.15, 0.0), seed=0)``) are held out to pick
+the epoch and the Youden threshold. ``--away-negatives N`` adds up to ``N`` lesion-free boxes of
+every COVID film as negatives, so that which collection a film comes from cannot separate the
+classes alone. The covidqu ``val`` split is never used for training or selection; after training
+it is scored once (real vs transplanted boxes, and windows on COVID films *away* from the
+infection, the film-versus-region check) and the numbers go into ``info``. The shipped
+``covidqu_region_judge.pt`` (docs/classifier.md)::
+
+    nice -n 10 .venv/bin/python scripts/train_classifier.py --dataset covidqu --region-crops 3 --away-negatives 2 \
+        --size 96 --epochs 20 --max-minutes 20 --threads 1 --out monai_gan_aug/weights/covidqu_region_judge.pt
 """
 
 from __future__ import annotations
@@ -39,7 +54,15 @@ from monai_gan_aug.errors import DatasetError
 from monai_gan_aug.metrics.downstream import classifier_augmentation
 from monai_gan_aug.networks.classifier import PNEUMONIA_CLASS, XRayClassifier, resize_pad_square
 from monai_gan_aug.networks.factory import save_network
-from monai_gan_aug.metrics.region_judge import REGION_CONTEXT, REGION_JUDGE_WEIGHTS
+from monai_gan_aug.metrics.region_judge import (
+    COVIDQU_REGION_JUDGE_WEIGHTS,
+    REGION_CONTEXT,
+    REGION_JUDGE_WEIGHTS,
+    covidqu_away_items,
+    covidqu_region_items,
+    covidqu_rows,
+    manifest_boxes,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data"
@@ -88,6 +111,62 @@ def preload_regions(rows: list[dict], size: int, per_film: int, folder: Path) ->
         for box in draw_lung_boxes(image, lung, per_film, seed):
             items.append({"image": region_window(image, box, size), "label": LABELS[r["label"]]})
     return items
+
+
+def covidqu_data(folder: Path, per_film: int, size: int, seed: int,
+                 away_negatives: int = 0) -> tuple[dict[str, list[dict]], dict]:
+    """Train / held-out windows from the covidqu ``train`` split only, split by film; and split notes."""
+    rows = covidqu_rows(folder, "train")
+    parts = patient_split(rows, fractions=(0.85, 0.15, 0.0), seed=0)  # ``patient`` is the file stem: by film
+    pool = [b for r in parts["train"] if r["label"] == "covid" for b in manifest_boxes(r["bbox"])]
+    data = {name: [{"image": it["image"], "label": it["label"]}
+                   for it in covidqu_region_items(folder, parts[name], per_film, size, seed=seed, pool=pool,
+                                                  away_negatives=away_negatives)]
+            for name in ("train", "val")}
+    films = {name: {lab: sum(r["label"] == lab for r in parts[name]) for lab in ("normal", "covid")}
+             for name in ("train", "val")}
+    return data, {"films_per_part": films, "transplant_pool_boxes": len(pool)}
+
+
+def covidqu_val_report(model: XRayClassifier, folder: Path, per_film: int, size: int, seed: int,
+                       threshold: float) -> dict:
+    """Score the trained judge once on the covidqu ``val`` split (never used for selection).
+
+    Real lesion boxes of COVID films vs val lesion boxes transplanted onto normal films (as the
+    scorecard places them), and windows on COVID films away from the infection mask.
+    """
+    rows = covidqu_rows(folder, "val")
+    items = covidqu_region_items(folder, rows, per_film, size, seed=seed)
+    probs, labels = predict(model, items)
+    out = {"at_0.5": binary_scores(probs, labels, 0.5), "at_youden_heldout": binary_scores(probs, labels, threshold)}
+    first = [i for i, it in enumerate(items) if it["label"] == 0 and (i == 0 or items[i - 1]["film"] != it["film"])]
+    out["normal_first_box_called_pneumonia"] = float((probs[first] >= 0.5).float().mean())
+    out["normal_first_box_n"] = len(first)
+    away = covidqu_away_items(folder, rows, size, seed=seed)
+    covid_films = sum(r["label"] == "covid" for r in rows)
+    if away:
+        pa, _ = predict(model, away)
+        frac = torch.tensor([a["window_lesion_fraction"] for a in away])
+        clean = frac < 0.05
+        pos, neg = probs[labels == 1], probs[labels == 0]
+
+        def summ(p: torch.Tensor) -> dict:
+            return {"n": int(p.numel()), "mean": float(p.mean()) if p.numel() else float("nan"),
+                    "called_pneumonia": float((p >= 0.5).float().mean()) if p.numel() else float("nan")}
+
+        out["away_from_lesion"] = {
+            "covid_films": covid_films,
+            "films_with_a_lesion_free_box": len(away),
+            "box_lesion_free": summ(pa),
+            "window_under_5pct_lesion": summ(pa[clean]),
+            "lesion_boxes_same_split": summ(pos),
+            "transplanted_boxes_on_normals": summ(neg),
+            "auc_away_vs_normal_transplanted": auc(torch.cat([pa, neg]),
+                                                   torch.cat([torch.ones(len(pa)), torch.zeros(len(neg))]).long()),
+            "auc_lesion_vs_away": auc(torch.cat([pos, pa]),
+                                      torch.cat([torch.ones(len(pos)), torch.zeros(len(pa))]).long()),
+        }
+    return out
 
 
 def augmentation() -> Compose:
@@ -149,6 +228,11 @@ def parse_args() -> argparse.Namespace:
     )
     p.add_argument("--out", type=Path, default=None,
                    help="default: monai_gan_aug/weights/pneumonia_classifier.pt (pneumonia_region_judge.pt with --region-crops)")
+    p.add_argument("--dataset", choices=("kermany", "covidqu"), default="kermany",
+                   help="kermany (default): films or RSNA-prior lung windows; covidqu: the adult region judge "
+                        "(needs --region-crops)")
+    p.add_argument("--away-negatives", type=int, default=0,
+                   help="covidqu: also this many lesion-free boxes per COVID film as negatives (0: only normal films)")
     p.add_argument("--region-crops", type=int, default=0,
                    help="train the region judge on this many lung-region windows per film (0: whole films)")
     p.add_argument("--size", type=int, default=160, help="working size (px)")
@@ -164,20 +248,30 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
+    covidqu = args.dataset == "covidqu"
+    if covidqu and args.region_crops < 1:
+        raise SystemExit("--dataset covidqu trains a region judge: give --region-crops K (K >= 1)")
     if args.out is None:
         name = REGION_JUDGE_WEIGHTS if args.region_crops > 0 else "pneumonia_classifier.pt"
+        name = COVIDQU_REGION_JUDGE_WEIGHTS if covidqu else name
         args.out = ROOT / "monai_gan_aug" / "weights" / name
     torch.set_num_threads(args.threads)
     set_determinism(seed=args.seed)
     t0 = time.time()
 
-    rows = [r for r in read_manifest(args.data / "kermany") if r["label"] in LABELS]
-    split = patient_split(rows, fractions=(0.7, 0.15, 0.15), seed=0)
-    if args.region_crops > 0:
-        folder = args.data / "kermany"
-        data = {name: preload_regions(split[name], args.size, args.region_crops, folder) for name in ("train", "val", "test")}
+    split_notes: dict = {}
+    if covidqu:
+        data, split_notes = covidqu_data(args.data / "covidqu", args.region_crops, args.size, args.seed,
+                                         args.away_negatives)
     else:
-        data = {name: preload(split[name], args.size) for name in ("train", "val", "test")}
+        rows = [r for r in read_manifest(args.data / "kermany") if r["label"] in LABELS]
+        split = patient_split(rows, fractions=(0.7, 0.15, 0.15), seed=0)
+        if args.region_crops > 0:
+            folder = args.data / "kermany"
+            data = {name: preload_regions(split[name], args.size, args.region_crops, folder)
+                    for name in ("train", "val", "test")}
+        else:
+            data = {name: preload(split[name], args.size) for name in ("train", "val", "test")}
     counts = {n: np.bincount([d["label"] for d in v], minlength=2).tolist() for n, v in data.items()}
     log(f"loaded in {time.time() - t0:.0f}s; [normal, pneumonia] per split: {counts}")
 
@@ -242,11 +336,47 @@ def main() -> None:
     model.load_state_dict(best["state"])
     val_probs, val_labels = predict(model, data["val"])
     t_youden = youden_threshold(val_probs, val_labels)
+    val = binary_scores(val_probs, val_labels, 0.5)
+    log(f"val  @0.5: {json.dumps(val)}")
+    if covidqu:
+        train_minutes = round((time.time() - train_start) / 60, 1)
+        interim = {"task": "covidqu region judge (interim save before the val report)", "heldout_auc": best["auc"]}
+        save_network(model, "xray_classifier", kwargs, args.out, info=interim)
+        report = covidqu_val_report(model, args.data / "covidqu", args.region_crops, args.size, args.seed, t_youden)
+        log(f"covidqu val (reported once, not used for selection): {json.dumps(report)}")
+        info = {
+            "task": "region judge, covid lesion (1) vs normal lung region (0), covidqu adult films: windows "
+                    f"({REGION_CONTEXT}x the longer side, region_window) around up to {args.region_crops} real lesion "
+                    f"boxes per COVID film vs {args.region_crops} real lesion boxes transplanted onto each normal film "
+                    "and clipped to its lung (covidqu_region_items)"
+                    + (f", plus up to {args.away_negatives} lesion-free boxes per COVID film as negatives"
+                       if args.away_negatives else ""),
+            "dataset": "shared/data/covidqu, official train split only (val never used for training or selection)",
+            "split": "covidqu train split, patient_split fractions=(0.85,0.15,0.0) seed=0 by film "
+                     "(train part / held-out part for epoch and threshold selection)",
+            **split_notes,
+            "windows_normal_covid": {n: counts[n] for n in ("train", "val")},
+            "working_size": args.size,
+            "preprocessing": "region_window (native-resolution crop, resampled), then longest side to working_size, "
+                             "(x-0.5)/0.25",
+            "epochs_run": epochs_run,
+            "best_epoch": best["epoch"] + 1,
+            "heldout_auc": best["auc"],
+            "heldout_at_0.5": val,
+            "youden_threshold_heldout": t_youden,
+            "covidqu_val_report": report,
+            "train_minutes": train_minutes,
+            "threads": args.threads,
+            "seed": args.seed,
+            "command": "scripts/train_classifier.py "
+            + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if k not in ("data", "out")),
+        }
+        save_network(model, "xray_classifier", kwargs, args.out, info=info)
+        log(f"saved {args.out} ({args.out.stat().st_size / 1e6:.1f} MB) in {(time.time() - t0) / 60:.1f} min")
+        return
     test_probs, test_labels = predict(model, data["test"])
     test = binary_scores(test_probs, test_labels, 0.5)
     test_youden = binary_scores(test_probs, test_labels, t_youden)
-    val = binary_scores(val_probs, val_labels, 0.5)
-    log(f"val  @0.5: {json.dumps(val)}")
     log(f"test @0.5: {json.dumps(test)}")
     log(f"test @{t_youden:.3f} (Youden on val): {json.dumps(test_youden)}")
 

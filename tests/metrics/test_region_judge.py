@@ -1,15 +1,22 @@
-"""Region judge helpers: windows around boxes, mirrored boxes, lung boxes, loading and scoring."""
+"""Region judge helpers: windows around boxes, mirrored boxes, lung boxes, covidqu windows, loading and scoring."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
-from monai_gan_aug.errors import CheckpointError, InvalidImageError
+from monai_gan_aug.errors import CheckpointError, ConfigError, DatasetError, InvalidImageError
 from monai_gan_aug.metrics.region_judge import (
+    COVIDQU_REGION_JUDGE_WEIGHTS,
     REGION_JUDGE_WEIGHTS,
+    clip_box_to_lung,
+    covidqu_away_items,
+    covidqu_region_items,
+    covidqu_rows,
     draw_lung_boxes,
+    manifest_boxes,
     load_region_judge,
     mirrored_box,
     region_pneumonia_probability,
@@ -84,3 +91,88 @@ def test_shipped_region_judge_loads_and_works_on_a_window():
     p = region_pneumonia_probability(judge, [torch.rand(1, 128, 128)], [[40, 40, 80, 80]])
     assert p.shape == (1,) and 0 <= float(p) <= 1
     assert shipped_weights_path(REGION_JUDGE_WEIGHTS).stat().st_size < 10e6
+
+
+def test_manifest_boxes_are_end_exclusive_and_clipping_keeps_lung_boxes():
+    assert manifest_boxes("17 21 116 211;145 14 251 244") == [[17, 21, 117, 212], [145, 14, 252, 245]]
+    assert manifest_boxes("") == [] and manifest_boxes(None) == []
+    lung = np.zeros((64, 64), bool)
+    lung[10:50, 8:56] = True
+    assert clip_box_to_lung([0, 0, 30, 30], lung) == [8, 10, 30, 30]
+    assert clip_box_to_lung([0, 0, 12, 12], lung) is None  # too little left after the clip
+
+
+def _covidqu(tmp_path, n=3, side=64):
+    """A covidqu-layout folder: lesions only in the left half of the COVID films."""
+    rng = np.random.default_rng(0)
+    for d in ("images", "masks", "masks_lesion"):
+        (tmp_path / d).mkdir()
+    lung = np.zeros((side, side), np.uint8)
+    lung[8:56, 6:28] = lung[8:56, 36:58] = 255
+    rows = ["file,label,patient,mask_file,lesion_mask_file,bbox,split"]
+    for i in range(2 * n):
+        label = "covid" if i < n else "normal"
+        img = (rng.random((side, side)) * 120 + 40).astype(np.uint8)
+        les = np.zeros((side, side), np.uint8)
+        bbox = ""
+        if label == "covid":
+            les[20:40, 10:26] = img[20:40, 10:26] = 220
+            les[20:40, 10:26] = 255
+            bbox = "10 20 25 39;40 12 55 27" if i == 0 else "10 20 25 39"  # film 0: a second, lesion-free box
+        for d, a in (("images", img), ("masks", lung), ("masks_lesion", les)):
+            Image.fromarray(a).save(tmp_path / d / f"{label}_{i}.png")
+        rows.append(f"images/{label}_{i}.png,{label},{label}_{i},masks/{label}_{i}.png,masks_lesion/{label}_{i}.png,{bbox},train")
+    (tmp_path / "manifest.csv").write_text("\n".join(rows) + "\n")
+    return tmp_path
+
+
+def test_covidqu_region_items_real_boxes_on_covid_transplanted_on_normal(tmp_path):
+    root = _covidqu(tmp_path)
+    rows = covidqu_rows(root, "train")
+    items = covidqu_region_items(root, rows, per_film=2, size=24, seed=0)
+    covid = [it for it in items if it["label"] == 1]
+    normal = [it for it in items if it["label"] == 0]
+    assert len(covid) == 4 and len(normal) == 6  # film 0 has 2 real boxes, the others 1; normals get 2 each
+    assert {tuple(it["box"]) for it in covid} == {(10, 20, 26, 40), (40, 12, 56, 28)}
+    lung = np.asarray(Image.open(root / "masks" / "normal_3.png")) > 127
+    for it in normal:
+        x0, y0, x1, y1 = it["box"]
+        assert it["image"].shape == (1, 24, 24) and lung[y0:y1, x0:x1].mean() >= 0.3
+    again = covidqu_region_items(root, rows, per_film=2, size=24, seed=0)
+    assert [it["box"] for it in again] == [it["box"] for it in items]  # reproducible
+    with pytest.raises(DatasetError, match="split 'val'"):
+        covidqu_rows(root, "val")
+
+
+def test_covidqu_away_items_avoid_the_infection(tmp_path):
+    root = _covidqu(tmp_path)
+    away = covidqu_away_items(root, covidqu_rows(root, "train"), size=24, seed=0)
+    assert len(away) == 3
+    for it in away:
+        x0, y0, x1, y1 = it["box"]
+        lesion = np.asarray(Image.open(root / "masks_lesion" / f"{it['film']}.png")) > 127
+        assert not lesion[y0:y1, x0:x1].any() and it["label"] == 1 and 0 <= it["window_lesion_fraction"] <= 1
+
+
+def test_covidqu_region_items_away_negatives_are_lesion_free_boxes_of_covid_films(tmp_path):
+    root = _covidqu(tmp_path)
+    items = covidqu_region_items(root, covidqu_rows(root, "train"), per_film=1, size=24, seed=0, away_negatives=2)
+    away = [it for it in items if it["label"] == 0 and it["film"].startswith("covid")]
+    assert len(away) == 6
+    for it in away:
+        x0, y0, x1, y1 = it["box"]
+        lesion = np.asarray(Image.open(root / "masks_lesion" / f"{it['film']}.png")) > 127
+        assert not lesion[y0:y1, x0:x1].any()
+
+
+def test_load_region_judge_by_name():
+    with pytest.raises(ConfigError, match="covidqu"):
+        load_region_judge(which="rsna")
+    judge = load_region_judge(which="covidqu")
+    assert judge.spatial_size <= 128 and not judge.training
+    p = region_pneumonia_probability(judge, [torch.rand(1, 256, 256), torch.rand(1, 256, 256)],
+                                     [[40, 40, 100, 120], [150, 60, 220, 200]])
+    assert p.shape == (2,) and bool(((p >= 0) & (p <= 1)).all())
+    path = shipped_weights_path(COVIDQU_REGION_JUDGE_WEIGHTS)
+    assert path.stat().st_size < 10e6
+    assert "covidqu" in judge.info["dataset"] and 0.5 < judge.info["heldout_auc"] <= 1  # trained on covidqu train
