@@ -7,7 +7,8 @@ Arms, each editing the same held-out healthy films in the same boxes with the sa
 (``lesion_inpaint.pt``, pneumonia class), ``baseline opacity`` (``RandLesionOpacity``, no network),
 ``healthy fill`` (``lesion_inpaint.pt``, healthy class: the control) and ``unedited`` (the "do
 nothing" reference). Groups: normal films of covidqu ``val`` (boxes of real val lesions; forensic
-reference: crops of real val lesions) and of the Kermany ``test`` patient split (RSNA-prior boxes).
+reference: crops of real val lesions; scored by the covidqu region judge) and of the Kermany ``test``
+patient split (RSNA-prior boxes; scored by the Kermany region judge).
 Select settings on ``val`` only; ``--split test`` is for the final report.
 """
 
@@ -59,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     if args.arms:
         arms = {k: v for k, v in arms.items() if k in args.arms}
-    judge = load_region_judge()
+    judges = {"covidqu": load_region_judge(which="covidqu"), "kermany": load_region_judge(which="kermany")}
     results = {}
     for group in args.groups:
         t0 = time.time()
@@ -69,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             cases = sc.kermany_cases(data / "kermany", "test", args.n, args.seed)
             real = None  # paediatric films vs adult lesions: the test would measure the population
-        rows = sc.score_arms(cases, arms, judge=judge, real_crops=real, forensic_steps=args.forensic_steps,
+        rows = sc.score_arms(cases, arms, judge=judges[group], real_crops=real, forensic_steps=args.forensic_steps,
                              seed=args.seed, healthy_arm="healthy fill" if "healthy fill" in arms else None)
         results[group] = {"rows": rows, "minutes": (time.time() - t0) / 60}
         print(f"\n## {group} ({len(cases)} films, {results[group]['minutes']:.1f} min)\n")
