@@ -34,6 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ConfigError, DatasetError
+from .utility.stats import paired_difference_ci  # moved there; re-exported here
 
 __all__ = [
     "classifier_augmentation",
@@ -464,33 +465,6 @@ def evaluate_classifier(
         "n_pneumonia": int(labels.sum()),
         "n_normal": int((labels == 0).sum()),
     }
-
-
-def paired_difference_ci(a: Sequence[float], b: Sequence[float], confidence: float = 0.95) -> dict[str, Any]:
-    """Mean of ``b - a`` over paired runs with a two-sided Student-t interval.
-
-    Returns:
-        ``{"mean": m, "sd": s, "n": n, "ci": [lo, hi] or None}`` where ``s`` is the sample standard
-        deviation (ddof 1) and the interval is ``m +- t_{confidence, n-1} * s / sqrt(n)`` (``None``
-        when ``n < 2``).
-
-    Raises:
-        ConfigError: the sequences differ in length or are empty.
-    """
-    from scipy import stats
-
-    a_arr, b_arr = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    if a_arr.shape != b_arr.shape or a_arr.ndim != 1 or len(a_arr) == 0:
-        raise ConfigError(
-            f"need two equal-length, non-empty 1-D sequences, got {a_arr.shape} and {b_arr.shape}"
-        )
-    d = b_arr - a_arr
-    n, mean = len(d), float(d.mean())
-    if n < 2:
-        return {"mean": mean, "sd": None, "n": n, "ci": None}
-    sd = float(d.std(ddof=1))
-    half = float(stats.t.ppf(0.5 + confidence / 2, df=n - 1)) * sd / math.sqrt(n)
-    return {"mean": mean, "sd": sd, "n": n, "ci": [mean - half, mean + half]}
 
 
 def _ids(items: Sequence[Mapping[str, Any]]) -> tuple[set[str], set[str]]:
