@@ -401,7 +401,10 @@ def export_from_checkpoint(
     except RuntimeError as exc:
         raise CheckpointError(f"{key} of {checkpoint} does not fit {tmpl['network']}: {exc}") from exc
     trainer = state.get("trainer", {})
-    run = {"epochs": int(trainer.get("epoch", 0)), "iterations": int(trainer.get("iteration", 0))}
+    iterations = int(trainer.get("iteration", 0))
+    # Ignite's state dict holds the iteration and epoch length (the epoch only when no iteration is kept)
+    epochs = iterations / int(trainer["epoch_length"]) if trainer.get("epoch_length") else trainer.get("epoch", 0)
+    run = {"epochs": round(float(epochs), 2), "iterations": iterations}
     merged = {**tmpl.get("info", {}), **run, **dict(info or {})}
     save_network(net, tmpl["network"], tmpl["network_kwargs"], out, info=merged)
     return Path(out)

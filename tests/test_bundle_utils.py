@@ -159,7 +159,7 @@ def test_export_from_checkpoint_writes_a_loadable_network_with_the_run_s_progres
     save_network(LesionOpacityGenerator(**kwargs), "lesion_opacity_generator", kwargs, tmp_path / "t.pt",
                  info={"window": 32, "epochs": 1})
     trained = LesionOpacityGenerator(**kwargs)
-    save_checkpoint({"G": trained.state_dict(), "trainer": {"epoch": 7, "iteration": 1750}}, tmp_path / "ck.pt")
+    save_checkpoint({"G": trained.state_dict(), "trainer": {"epoch_length": 250, "iteration": 1750}}, tmp_path / "ck.pt")
     out = export_from_checkpoint(tmp_path / "ck.pt", "G", tmp_path / "t.pt", tmp_path / "g.pt", {"minutes": 5})
     net = load_network(out)
     assert all(torch.equal(a, b) for a, b in zip(net.state_dict().values(), trained.state_dict().values()))
