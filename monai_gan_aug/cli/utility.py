@@ -42,7 +42,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="arms: real_only, classical, gan_lesion[:ratio], opacity_baseline[:ratio]")
     p.add_argument("--weights", default=None,
                    help="lesion generator of the gan_lesion arm (default: shipped weights/lesion_opacity.pt)")
-    p.add_argument("--seeds", type=positive_int, default=3, help="number of seeds (0 .. seeds-1)")
+    p.add_argument("--seeds", type=positive_int, default=3,
+                   help="number of seeds (seed-start .. seed-start + seeds - 1)")
+    p.add_argument("--seed-start", type=int, default=0,
+                   help="first seed; runs are deterministic per seed, so later seeds can be added in a second run")
     p.add_argument("--steps", type=positive_int, default=300, help="optimiser steps of every model")
     p.add_argument("--size", type=positive_int, default=128, help="working size in pixels")
     p.add_argument("--batch-size", type=positive_int, default=None,
@@ -107,7 +110,8 @@ def cmd_utility(args: argparse.Namespace) -> int:
             json_path.write_text(json.dumps({"task": name, "partial": True, "runs": runs}, indent=1))
 
         t0 = time.time()
-        result = run_utility(task, train, test, budgets=args.budgets, arms=arms, seeds=list(range(args.seeds)),
+        result = run_utility(task, train, test, budgets=args.budgets, arms=arms,
+                             seeds=list(range(args.seed_start, args.seed_start + args.seeds)),
                              steps=args.steps, size=args.size, log=_log, on_run=save_partial)
         result["settings"].update({"weights": _weights_record(arms), "threads": args.threads,
                                    "quick": bool(args.quick), "data": str(args.data),
@@ -123,14 +127,12 @@ def cmd_utility(args: argparse.Namespace) -> int:
 
 
 def _weights_record(arms: list[Any]) -> dict[str, str]:
-    """Arm name -> ``"<file> sha256:<first 16 hex>"`` of the generator each learned arm used."""
-    import hashlib
-
+    """Arm name -> ``"<file> sha256:<first 16 hex>"`` of the generator bytes each learned arm loaded."""
     out = {}
     for arm in arms:
-        path = getattr(arm.synthesizer, "weights", None)
-        if path is not None and Path(path).is_file():
-            out[arm.name] = f"{Path(path).name} sha256:{hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]}"
+        sha = getattr(arm.synthesizer, "weights_sha256", None)
+        if sha is not None:
+            out[arm.name] = f"{Path(arm.synthesizer.weights).name} sha256:{sha[:16]}"
     return out
 
 

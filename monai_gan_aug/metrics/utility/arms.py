@@ -93,7 +93,9 @@ def region_mask(shape: Sequence[int], region: Sequence[int], lung: torch.Tensor 
 class GanLesionSynthesizer:
     """Lesions painted by a learned lesion model through :func:`~monai_gan_aug.inferers.opacity_edit.edit_lesion`.
 
-    The network is loaded once, on first use, with :func:`monai_gan_aug.networks.factory.load_network`.
+    The network is loaded once, on first use, with :func:`monai_gan_aug.networks.factory.load_network`;
+    ``weights_sha256`` is then the sha256 of the bytes loaded (``None`` before), so a record names
+    the file actually used even if it is replaced on disk later.
     The edit's region is the box clipped to the lung; the label is the footprint ``edit_lesion``
     returns (exactly what was painted).
 
@@ -106,6 +108,7 @@ class GanLesionSynthesizer:
         self.weights = Path(weights) if weights is not None else DEFAULT_LESION_WEIGHTS
         self.device = torch.device(device)
         self._net: torch.nn.Module | None = None
+        self.weights_sha256: str | None = None
 
     @property
     def network(self) -> torch.nn.Module:
@@ -113,9 +116,17 @@ class GanLesionSynthesizer:
         if self._net is None:
             from ...networks.factory import load_network
 
+            import hashlib
+            import shutil
+            import tempfile
+
             if not self.weights.is_file():
                 raise ConfigError(f"lesion generator weights {self.weights} not found")
-            self._net = load_network(self.weights).to(self.device).eval()
+            with tempfile.TemporaryDirectory() as tmp:  # hash and load the same bytes
+                copy = Path(tmp) / self.weights.name
+                shutil.copyfile(self.weights, copy)
+                self.weights_sha256 = hashlib.sha256(copy.read_bytes()).hexdigest()
+                self._net = load_network(copy).to(self.device).eval()
         return self._net
 
     @torch.no_grad()

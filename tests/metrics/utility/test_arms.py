@@ -50,8 +50,12 @@ def test_opacity_baseline_paints_inside_the_region_and_labels_its_footprint():
 
 def test_gan_arm_uses_edit_lesion_and_its_exact_footprint(tiny_opacity_weights):
     image, lung = _film()
+    import hashlib
+
     synth = GanLesionSynthesizer(tiny_opacity_weights)
+    assert synth.weights_sha256 is None
     edited, label = synth(image, lung, [0, 10, 40, 40], seed=1)
+    assert synth.weights_sha256 == hashlib.sha256(tiny_opacity_weights.read_bytes()).hexdigest()
     assert edited.shape == image.shape and label.sum() > 0
     assert bool((label <= region_mask(image.shape, [0, 10, 40, 40], lung)).all())
     changed = (edited - image).abs() > 0

@@ -64,3 +64,11 @@ def test_held_out_subset_is_fixed_and_stratified():
     sub = held_out_subset(items, 10)
     assert len(sub) == 10 and sum(d["cls"] for d in sub) == 6
     assert sub == held_out_subset(items, 10) and held_out_subset(items, None) == items
+
+
+def test_later_seeds_can_be_added_in_a_second_run():
+    from monai_gan_aug.cli import build_parser
+
+    args = build_parser().parse_args(["utility", "--seeds", "2", "--seed-start", "3", "--out", "x"])
+    assert (args.seeds, args.seed_start) == (2, 3)
+    assert build_parser().parse_args(["utility", "--out", "x"]).seed_start == 0
