@@ -51,6 +51,17 @@ def reference_scale(image_hw: tuple[int, int], lung: torch.Tensor | np.ndarray |
     return REFERENCE_SIDE / float(max(image_hw))
 
 
+def _soft_edge_near(footprint: np.ndarray, sigma: float) -> np.ndarray:
+    """:func:`soft_edge` of the whole image, computed only around the footprint (what it can reach)."""
+    ys, xs = np.nonzero(footprint)
+    pad = int(math.ceil(4 * sigma)) + 1
+    y0, y1 = max(0, ys.min() - pad), min(footprint.shape[0], ys.max() + 1 + pad)
+    x0, x1 = max(0, xs.min() - pad), min(footprint.shape[1], xs.max() + 1 + pad)
+    out = np.zeros(footprint.shape, np.float32)
+    out[y0:y1, x0:x1] = soft_edge(footprint[y0:y1, x0:x1], sigma)
+    return out
+
+
 class LesionOpacityInferer(Inferer):
     """Add a generated opacity inside a lesion footprint; see the module docstring.
 
@@ -115,7 +126,7 @@ class LesionOpacityInferer(Inferer):
             raise RegionError("the lesion footprint is empty inside the region")
 
         scale = reference_scale(tuple(plain.shape[-2:]), lung)
-        alpha = torch.from_numpy(soft_edge(fp, self.edge_sigma / scale))[None]
+        alpha = torch.from_numpy(_soft_edge_near(fp, self.edge_sigma / scale))[None]
         alpha = alpha * weight.float().cpu()  # never beyond the region's feather band
         win = context_window(region_bbox(alpha), plain.shape[-2:], self.context, int(math.ceil(self.window / scale)))
         side_native = max(win[2] - win[0], win[3] - win[1])
