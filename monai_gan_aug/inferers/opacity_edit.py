@@ -51,6 +51,15 @@ def reference_scale(image_hw: tuple[int, int], lung: torch.Tensor | np.ndarray |
     return REFERENCE_SIDE / float(max(image_hw))
 
 
+def _shrink(region: np.ndarray, pixels: int) -> np.ndarray:
+    """``region`` eroded by ``pixels`` (a square structuring element: fast for large images)."""
+    from scipy import ndimage
+
+    if pixels <= 0:
+        return region
+    return ndimage.binary_erosion(region, structure=np.ones((3, 3), bool), iterations=pixels)
+
+
 def _soft_edge_near(footprint: np.ndarray, sigma: float) -> np.ndarray:
     """:func:`soft_edge` of the whole image, computed only around the footprint (what it can reach)."""
     ys, xs = np.nonzero(footprint)
@@ -115,17 +124,21 @@ class LesionOpacityInferer(Inferer):
         if not bool(mask.any()):
             raise RegionError("the region mask is empty: nothing to edit")
         rng = np.random.default_rng(seed)
+        scale = reference_scale(tuple(plain.shape[-2:]), lung)
         if footprint is None:
             from ..transforms.footprint import sample_footprint  # local: the shape prior loads on first use
 
-            fp = sample_footprint(mask[0].cpu().numpy(), rng)
+            # Sample inside the region shrunk by the soft edge's reach, so that the opacity fades out
+            # inside the region instead of being cut along the region's outline (a seam tracing the box).
+            region = mask[0].cpu().numpy()
+            inner = _shrink(region, int(math.ceil(3 * self.edge_sigma / scale)) + 2)
+            fp = sample_footprint(inner if inner.sum() >= 16 else region, rng)
         else:
             fp = np.asarray(convert_to_tensor(footprint).detach().cpu()).reshape(plain.shape[-2:]) > 0
         fp = fp & (weight[0].cpu().numpy() > 0)
         if not fp.any():
             raise RegionError("the lesion footprint is empty inside the region")
 
-        scale = reference_scale(tuple(plain.shape[-2:]), lung)
         alpha = torch.from_numpy(_soft_edge_near(fp, self.edge_sigma / scale))[None]
         alpha = alpha * weight.float().cpu()  # never beyond the region's feather band
         win = context_window(region_bbox(alpha), plain.shape[-2:], self.context, int(math.ceil(self.window / scale)))

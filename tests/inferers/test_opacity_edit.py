@@ -78,3 +78,18 @@ def test_edit_lesion_dispatches_on_the_network(opacity_net, tiny_lesion_weights,
     repaint = load_network(tiny_lesion_weights)
     out, label = edit_lesion(image, repaint, mask, weight, class_index=0, seed=0)
     assert torch.equal(label > 0, torch.as_tensor(mask) > 0)  # a repaint's label is its region
+
+
+def test_no_seam_along_the_region_outline_on_a_flat_image():
+    from monai_gan_aug.metrics.edit_quality import seam_ratio
+    from monai_gan_aug.utils.weights import shipped_weights_path
+
+    net = load_network(shipped_weights_path("lesion_opacity.pt"))
+    image = torch.full((1, 96, 96), 0.3)
+    image[:, :, :4] = 0.6  # a body edge far from the region: check_image refuses constant images
+    mask, weight = RegionMask(feather=4)(image, region="24,20,72,76")
+    for seed in range(4):
+        out, _ = LesionOpacityInferer(window=32)(image, net, mask, weight, seed=seed)
+        assert bool((out != image).any())
+        # on a flat image any edge in the outline band counts: the footprint must fade out inside
+        assert seam_ratio(image, out, torch.as_tensor(mask) > 0) < 1.2
