@@ -173,7 +173,8 @@ def online_gan_augment(
 
     * ``"cyclegan"``: ``mode="translate"`` (shipped ``cyclegan_G_AB.pt``); only class-0 films are
       eligible, their label becomes 1.
-    * ``"lesion_inpaint"``: ``mode="lesion"`` (shipped ``lesion_inpaint.pt``), one RSNA-prior box
+    * ``"lesion_inpaint"`` (method name kept): ``mode="lesion"`` (the shipped lesion weights of
+      ``RandGANAugmentd``: ``lesion_opacity.pt`` since 2026-12-07, ``lesion_inpaint.pt`` before), one RSNA-prior box
       inside the film's ``"lung_mask"``. As the transform is built, it paints *any* film and sets
       label 1, so pneumonia films also get an extra lesion (their label does not change).
 

@@ -165,8 +165,9 @@ def _lungs(chest: np.ndarray) -> torch.Tensor:
 
 
 def test_synthetic_labels_are_the_painted_region(chest_like):
-    """Shipped lesion generator, real pipeline: the label is the recorded region clipped to the lung,
-    the film changed inside it and is bit-identical beyond the feather band."""
+    """Shipped lesion generator, real pipeline: the label is the lesion footprint painted inside the
+    recorded region (clipped to the lung), the film changed there and is bit-identical beyond the
+    region's feather band."""
     from monai_gan_aug.transforms.region import RegionMask
 
     image, lung = torch.from_numpy(chest_like)[None], _lungs(chest_like)
@@ -181,12 +182,13 @@ def test_synthetic_labels_are_the_painted_region(chest_like):
         region = o["region"]["region"]
         assert o["region"]["mode"] == "lesion" and len(region["boxes"]) == 2
         drawn, _ = RegionMask(feather=0)(image, region={"boxes": region["boxes"]}, lung=lung)
-        assert torch.equal(label, torch.as_tensor(drawn))
+        drawn = torch.as_tensor(drawn)
+        assert bool((label <= drawn).all()) and 0 < float(label.sum()) < float(drawn.sum())  # a footprint
         inside = label[0] > 0
-        assert float((o["image"] - image).abs()[0][inside].mean()) > 0.01  # the generator painted there
-        band = ndimage.binary_dilation(inside.numpy(), iterations=5)  # feather 4 px + 1
+        assert float((o["image"] - image).abs()[0][inside].mean()) > 0.005  # the generator painted there
+        band = ndimage.binary_dilation(drawn[0].numpy() > 0, iterations=5)  # feather 4 px + 1
         assert torch.equal(o["image"][0][torch.from_numpy(~band)], image[0][torch.from_numpy(~band)])
-        assert o["patient"] in ("n0", "n1") and o["synthetic"] == "lesion_inpaint"
+        assert o["patient"] in ("n0", "n1") and o["synthetic"] == "lesion_inpaint"  # the method name; the weights are lesion_opacity.pt
     assert not torch.equal(out[0]["label"], out[1]["label"])  # per-film seeds differ
     small = synthesize_lesion_items(normals[:1], seed=3, feather=4, size=SIZE)[0]
     assert small["image"].shape == small["label"].shape == (1, SIZE, SIZE)
