@@ -20,6 +20,9 @@ import numpy as np
 
 from ...errors import ConfigError, DatasetError
 
+from ..region_judge import clip_box_to_lung
+from ..region_judge import manifest_boxes as parse_boxes
+
 __all__ = [
     "sample_items",
     "parse_boxes",
@@ -44,35 +47,6 @@ def sample_items(items: Sequence[Mapping[str, Any]], n: int, seed: int) -> list[
     pick = np.random.default_rng(seed).choice(len(items), size=n, replace=False)
     return [dict(items[i]) for i in sorted(pick.tolist())]
 
-
-
-def parse_boxes(text: str | None) -> list[list[int]]:
-    """Manifest boxes (``x0 y0 x1 y1``, end-inclusive, ``;``-separated) as end-exclusive ``[x0, y0, x1, y1]``."""
-    out = []
-    for part in filter(None, (p.strip() for p in (text or "").split(";"))):
-        x0, y0, x1, y1 = (int(round(float(v))) for v in part.split())
-        out.append([x0, y0, x1 + 1, y1 + 1])
-    return out
-
-
-def clip_box_to_lung(box: Sequence[int], lung: np.ndarray, min_side: int = 12,
-                     min_lung: float = 0.3) -> list[int] | None:
-    """``box`` clipped to the bounding box of ``lung`` (``(H, W)`` bool); ``None`` when too little is lung.
-
-    Args:
-        box: ``[x0, y0, x1, y1]``, end-exclusive.
-        lung: binary lung mask of the film.
-        min_side: the clipped box must be at least this many pixels on both sides.
-        min_lung: and at least this fraction of it must be lung.
-    """
-    ys, xs = np.nonzero(lung)
-    if ys.size == 0:
-        return None
-    x0, y0 = max(int(box[0]), int(xs.min())), max(int(box[1]), int(ys.min()))
-    x1, y1 = min(int(box[2]), int(xs.max()) + 1), min(int(box[3]), int(ys.max()) + 1)
-    if x1 - x0 < min_side or y1 - y0 < min_side or lung[y0:y1, x0:x1].mean() < min_lung:
-        return None
-    return [x0, y0, x1, y1]
 
 
 def draw_lesion_region(boxes: Sequence[Sequence[int]], lung: np.ndarray, rng: np.random.Generator,
