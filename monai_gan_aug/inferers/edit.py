@@ -206,8 +206,11 @@ def edit_datalist(
     samples: int = 1,
     overwrite: bool = False,
     panels: bool = False,
+    progress: bool | None = None,
 ) -> Path:
     """Edit every ``{"image": path, "boxes": [[x0, y0, x1, y1], ...]}`` item; write outputs and a manifest.
+
+    ``progress``: show a progress bar with items/s and ETA (``None``: only on a terminal).
 
     Outputs keep their input's format and are named by the editor's class
     (``<stem>_<pneumonia|healthy>[_k]<ext>``); ``manifest.csv`` records, per output, its source,
@@ -223,7 +226,10 @@ def edit_datalist(
     out_dir = Path(output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     rows = []
-    for i, item in enumerate(items):
+    from tqdm import tqdm
+
+    bar = tqdm(items, desc="edit", unit="image", disable=None if progress is None else not progress)
+    for i, item in enumerate(bar):
         region = {"boxes": item["boxes"]} if "boxes" in item else item["region"]
         image = editor.load(item["image"])
         stem = Path(item["image"]).name.split(".")[0]
