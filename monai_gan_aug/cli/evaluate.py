@@ -71,6 +71,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     result = evaluate_folders(
         args.real, args.fake, extractor=args.extractor, metrics=tuple(args.metrics), out_json=args.json,
         batch_size=args.batch_size, max_images=args.max_images, cache_dir=cache_dir,
+        progress=False if args.quiet else None,
     )
     print(format_table(result))
     if args.json:
@@ -89,6 +90,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="inception | efficientnet_lite0 | judge (chest X-ray features) | path to a TorchScript file")
     p.add_argument("--metrics", nargs="+", default=["fid", "kid", "prdc"], choices=_METRICS)
     p.add_argument("--json", help="also write the results as JSON here")
+    p.add_argument("--quiet", action="store_true", help="no progress bar (it shows on a terminal only)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --json file")
     p.add_argument("--batch-size", type=positive_int, default=32)
     p.add_argument("--max-images", type=positive_int, help="use at most this many images per side (default: all)")

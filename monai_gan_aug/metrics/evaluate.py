@@ -129,6 +129,7 @@ def evaluate_folders(
     k: int = 5,
     is_splits: int = 10,
     diversity_pairs: int = 200,
+    progress: bool | None = None,
 ) -> dict[str, Any]:
     """Compare generated images with real ones; returns (and optionally writes) a JSON-able dict.
 
@@ -146,6 +147,7 @@ def evaluate_folders(
         cache_dir: real-feature cache folder (``None`` disables).
         kid_subset_size: KID subset size. k: neighbours for PRDC. is_splits: IS splits.
         diversity_pairs: MS-SSIM pairs of generated images.
+        progress: a progress bar of images read, with images/s and ETA (``None``: on a terminal).
     """
     unknown = set(metrics) - set(ALL_METRICS)
     if unknown or not metrics:
@@ -159,10 +161,20 @@ def evaluate_folders(
         "n_fake": len(fake_files),
     }
     needs_features = {"fid", "kid", "prdc"} & set(metrics)
+    from tqdm import tqdm
+
+    bar = tqdm(total=len(real_files) + len(fake_files), desc="evaluate", unit="image",
+               disable=None if progress is None else not progress)
+
+    def load(path: str) -> torch.Tensor:
+        image = load_image(path)
+        bar.update(1)
+        return image
+
     if needs_features:
         ext = get_extractor(extractor)
-        r = cached_features(ext, real_files, load_image, cache_dir, batch_size)
-        f = ext.extract((load_image(p) for p in fake_files), batch_size=batch_size)
+        r = cached_features(ext, real_files, load, cache_dir, batch_size)
+        f = ext.extract((load(p) for p in fake_files), batch_size=batch_size)
         result["extractor"] = ext.name
         if "fid" in metrics:
             result["fid"] = fid_from_features(r, f)
@@ -185,6 +197,7 @@ def evaluate_folders(
             _same_size([load_image(p) for p in fake_files]), num_pairs=diversity_pairs
         )
     result["seconds"] = round(time.time() - t0, 2)
+    bar.close()
     if out_json is not None:
         with atomic_write(out_json) as tmp:
             tmp.write_text(json.dumps(result, indent=2) + "\n")

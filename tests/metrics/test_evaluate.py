@@ -62,3 +62,14 @@ def test_errors(tmp_path):
         list_images(tmp_path / "bad.csv")
     with pytest.raises(ConfigError):
         evaluate_folders(tmp_path, tmp_path, metrics=("ssim",))
+
+
+def test_progress_bar_counts_the_images_read(tmp_path, capsys):
+    write(tmp_path / "real", phantoms(6, size=32, seed=0))
+    write(tmp_path / "fake", phantoms(5, size=32, seed=1))
+    kw = dict(extractor=RandomConvExtractor(8, 32), metrics=("fid",), cache_dir=None)
+    evaluate_folders(tmp_path / "real", tmp_path / "fake", progress=True, **kw)
+    err = capsys.readouterr().err
+    assert "evaluate" in err and "11/11" in err
+    evaluate_folders(tmp_path / "real", tmp_path / "fake", progress=False, **kw)
+    assert capsys.readouterr().err == ""
