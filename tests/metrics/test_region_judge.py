@@ -7,6 +7,8 @@ import pytest
 import torch
 from PIL import Image
 
+from tests.metrics._covidqu import make_covidqu
+
 from monai_gan_aug.errors import CheckpointError, ConfigError, DatasetError, InvalidImageError
 from monai_gan_aug.metrics.region_judge import (
     COVIDQU_REGION_JUDGE_WEIGHTS,
@@ -104,26 +106,7 @@ def test_manifest_boxes_are_end_exclusive_and_clipping_keeps_lung_boxes():
 
 def _covidqu(tmp_path, n=3, side=64):
     """A covidqu-layout folder: lesions only in the left half of the COVID films."""
-    rng = np.random.default_rng(0)
-    for d in ("images", "masks", "masks_lesion"):
-        (tmp_path / d).mkdir()
-    lung = np.zeros((side, side), np.uint8)
-    lung[8:56, 6:28] = lung[8:56, 36:58] = 255
-    rows = ["file,label,patient,mask_file,lesion_mask_file,bbox,split"]
-    for i in range(2 * n):
-        label = "covid" if i < n else "normal"
-        img = (rng.random((side, side)) * 120 + 40).astype(np.uint8)
-        les = np.zeros((side, side), np.uint8)
-        bbox = ""
-        if label == "covid":
-            les[20:40, 10:26] = img[20:40, 10:26] = 220
-            les[20:40, 10:26] = 255
-            bbox = "10 20 25 39;40 12 55 27" if i == 0 else "10 20 25 39"  # film 0: a second, lesion-free box
-        for d, a in (("images", img), ("masks", lung), ("masks_lesion", les)):
-            Image.fromarray(a).save(tmp_path / d / f"{label}_{i}.png")
-        rows.append(f"images/{label}_{i}.png,{label},{label}_{i},masks/{label}_{i}.png,masks_lesion/{label}_{i}.png,{bbox},train")
-    (tmp_path / "manifest.csv").write_text("\n".join(rows) + "\n")
-    return tmp_path
+    return make_covidqu(tmp_path, n, side, split="train", second_box=True)
 
 
 def test_covidqu_region_items_real_boxes_on_covid_transplanted_on_normal(tmp_path):

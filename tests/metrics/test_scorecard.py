@@ -2,37 +2,13 @@
 
 from __future__ import annotations
 
-import numpy as np
-import pytest
-import torch
-from PIL import Image
-
 from monai_gan_aug.metrics import scorecard as sc
 from monai_gan_aug.networks.factory import load_network
+from tests.metrics._covidqu import make_covidqu
 
 
 def _covidqu(tmp_path, n=4, side=64):
-    rng = np.random.default_rng(0)
-    for d in ("images", "masks", "masks_lesion"):
-        (tmp_path / d).mkdir()
-    lung = np.zeros((side, side), np.uint8)
-    lung[8:56, 6:28] = lung[8:56, 36:58] = 255
-    rows = ["file,label,patient,mask_file,lesion_mask_file,bbox,split"]
-    for i in range(2 * n):
-        label = "covid" if i < n else "normal"
-        img = (rng.random((side, side)) * 120 + 40).astype(np.uint8)
-        les = np.zeros((side, side), np.uint8)
-        bbox = ""
-        if label == "covid":
-            les[20:40, 10:26] = 255
-            img[20:40, 10:26] = 220
-            bbox = "10 20 25 39"
-        for d, a in (("images", img), ("masks", lung), ("masks_lesion", les)):
-            Image.fromarray(a).save(tmp_path / d / f"{label}_{i}.png")
-        rows.append(f"images/{label}_{i}.png,{label},{label}_{i},masks/{label}_{i}.png,"
-                    f"masks_lesion/{label}_{i}.png,{bbox},val")
-    (tmp_path / "manifest.csv").write_text("\n".join(rows) + "\n")
-    return tmp_path
+    return make_covidqu(tmp_path, n, side, split="val")
 
 
 def test_cases_get_real_lesion_boxes_inside_the_lung(tmp_path):
