@@ -84,15 +84,19 @@ class PneumoniaRegionInfer(InferTask):
     ``seed`` and ``feather``.
 
     Args:
-        weights: lesion generator checkpoint (``lesion_generator`` network).
+        weights: lesion generator checkpoint (``lesion_generator`` network): healthy-lung fills, and
+            pneumonia when no ``opacity_weights`` are given.
         finetuned: optional checkpoint written by the train task; used instead of ``weights``
-            whenever it exists (re-read when it changes).
+            (and of ``opacity_weights``) whenever it exists (re-read when it changes).
+        opacity_weights: lesion opacity generator for pneumonia (laid over the anatomy in a sampled
+            footprint, as ``monai-gan-aug edit`` does); ``None`` or a missing file: ``weights``.
         feather: default feather width in pixels.
         device: torch device.
     """
 
     def __init__(self, weights: str | os.PathLike, finetuned: str | os.PathLike | None = None,
-                 feather: float = 8.0, device: str | None = None) -> None:
+                 feather: float = 8.0, device: str | None = None,
+                 opacity_weights: str | os.PathLike | None = None) -> None:
         super().__init__(
             type=InferType.OTHERS, labels=["pneumonia"], dimension=2,
             description="Mark a region (box, ROI or scribble): the lesion generator paints pneumonia into it",
@@ -100,13 +104,16 @@ class PneumoniaRegionInfer(InferTask):
         )
         self.weights = Path(weights)
         self.finetuned = None if finetuned is None else Path(finetuned)
+        self.opacity_weights = None if opacity_weights is None else Path(opacity_weights)
         self.device = device
         self._editors: dict[tuple[str, float, int, float], PneumoniaEditor] = {}
 
-    def current_weights(self) -> Path:
-        """The fine-tuned weights if the train task wrote them, else the configured ones."""
+    def current_weights(self, class_index: int = 0) -> Path:
+        """The fine-tuned weights if the train task wrote them, else the configured ones of the class."""
         if self.finetuned is not None and self.finetuned.is_file():
             return self.finetuned
+        if class_index == 1 and self.opacity_weights is not None and self.opacity_weights.is_file():
+            return self.opacity_weights
         return self.weights
 
     def get_path(self) -> str:
@@ -117,7 +124,7 @@ class PneumoniaRegionInfer(InferTask):
 
     def editor(self, class_index: int, feather: float) -> PneumoniaEditor:
         """A cached editor for the current weights (a new one when the file changed)."""
-        path = self.current_weights()
+        path = self.current_weights(class_index)
         key = (str(path), path.stat().st_mtime, class_index, float(feather))
         if key not in self._editors:
             self._editors = {key: PneumoniaEditor(weights=path, device=self.device, feather=feather,

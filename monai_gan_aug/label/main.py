@@ -7,6 +7,7 @@ Start it from the label environment (``bash scripts/setup-label-env.sh``)::
 
 Configuration (``--conf name value``):
 
+* ``opacity_weights``: pneumonia opacity generator (default: shipped ``weights/lesion_opacity.pt``);
 * ``lesion_weights``: lesion generator checkpoint (default: shipped ``weights/lesion_inpaint.pt``);
 * ``cyclegan_weights``: CycleGAN generator (default: shipped ``weights/cyclegan_G_AB.pt``);
 * ``cyclegan_ba_weights``: sick -> healthy generator of the difference-map segmentation
@@ -59,6 +60,7 @@ class GanAugApp(MONAILabelApp):
         self.device = conf.get("device") or None
         self.feather = float(conf.get("feather", 8))
         self.lesion_weights = Path(conf.get("lesion_weights") or WEIGHTS_DIR / "lesion_inpaint.pt")
+        self.opacity_weights = Path(conf.get("opacity_weights") or WEIGHTS_DIR / "lesion_opacity.pt")
         self.cyclegan_weights = Path(conf.get("cyclegan_weights") or WEIGHTS_DIR / "cyclegan_G_AB.pt")
         self.cyclegan_ba_weights = Path(conf.get("cyclegan_ba_weights") or WEIGHTS_DIR / "cyclegan_G_BA.pt")
         default_out = Path(studies) / "model" / "lesion_inpaint_finetuned.pt" if not _is_url(studies) else None
@@ -83,7 +85,7 @@ class GanAugApp(MONAILabelApp):
     def init_infers(self) -> dict[str, InferTask]:
         infers: dict[str, InferTask] = {}
         region = PneumoniaRegionInfer(self.lesion_weights, finetuned=self.finetuned_weights,
-                                      feather=self.feather, device=self.device)
+                                      feather=self.feather, device=self.device, opacity_weights=self.opacity_weights)
         if region.is_valid():
             infers["pneumonia_region"] = region
         else:
