@@ -164,12 +164,13 @@ class OpacityWindowDataset(Dataset, Randomizable):
 
     def _footprint(self, lung: np.ndarray) -> np.ndarray:
         """A transplanted real infection mask inside this lung (or a sampled one inside its bbox)."""
+        near_lung = ndimage.binary_dilation(lung, iterations=3)
         for _ in range(20):
             k = self.R.randint(len(self.lesion_items))
             donor = self.lesion_items[k]["lesion"]
             if donor.shape != lung.shape:
                 continue
-            fp = donor & ndimage.binary_dilation(lung, iterations=3)
+            fp = donor & near_lung
             if fp.sum() < 30:
                 continue
             if self.R.rand() < self.sampled_prob:
@@ -180,7 +181,7 @@ class OpacityWindowDataset(Dataset, Randomizable):
                 region = np.zeros_like(fp)
                 sl = ndimage.find_objects(lab)[int(np.argmax(sizes))]
                 region[sl] = True
-                fp = sample_footprint(region & ndimage.binary_dilation(lung, iterations=3), self.R)
+                fp = sample_footprint(region & near_lung, self.R)
                 if fp.sum() < 30:
                     continue
             return fp

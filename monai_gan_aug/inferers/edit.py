@@ -20,12 +20,12 @@ from monai.data import MetaTensor
 
 from ..errors import ConfigError, MissingWeightsError
 from ..networks.factory import load_network
+from ..networks.opacity_generator import LesionOpacityGenerator
 from ..transforms.io import LoadXRay, SaveXRay
 from ..transforms.reencode import check_editable
 from ..transforms.region import RegionMask
 from ..utils.device import default_device
 from ..utils.weights import shipped_weights_path
-from ..networks.opacity_generator import LesionOpacityGenerator
 from .opacity_edit import LesionOpacityInferer, edit_lesion
 from .region_edit import CLASS_HEALTHY, CLASS_PNEUMONIA, RegionEditInferer
 
@@ -146,8 +146,7 @@ class PneumoniaEditor:
         record = image.meta.get("region", {})
         exact = mask if record.get("kind") == "mask" else None
         edited, label = edit_lesion(image, self.generator, mask, weight, class_index=self.class_index, seed=seed,
-                                    footprint=exact, lung=lung, detail=self.detail,
-                                    density_scale=self.density_scale)
+                                    footprint=exact, lung=lung, inferer=self.inferer)
         edited = edited if isinstance(edited, MetaTensor) else MetaTensor(edited, meta=dict(image.meta))
         edited.meta.update(
             synthetic=True,

@@ -175,6 +175,7 @@ def edit_lesion(
     lung: torch.Tensor | np.ndarray | None = None,
     detail: float | None = None,
     density_scale: float = 1.0,
+    inferer: Inferer | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One region edit with whichever lesion model ``network`` is: the single door of every front end.
 
@@ -182,6 +183,8 @@ def edit_lesion(
     over the anatomy inside a footprint (:class:`LesionOpacityInferer`; pneumonia only); a
     :class:`~monai_gan_aug.networks.lesion_generator.LesionInpaintGenerator` repaints the region
     (:class:`~monai_gan_aug.inferers.region_edit.RegionEditInferer`; healthy lung or pneumonia).
+    ``inferer``: a caller that keeps one (e.g. :class:`~monai_gan_aug.inferers.edit.PneumoniaEditor`)
+    passes it; otherwise it is built from the network's ``info`` with ``detail`` / ``density_scale``.
 
     Returns:
         ``(edited, label)``: the edited (1, H, W) image and the exact segmentation label of what
@@ -194,11 +197,11 @@ def edit_lesion(
         if class_index != 1:
             raise RegionError("an opacity generator only adds pneumonia; use a lesion_inpaint checkpoint "
                               "for healthy-lung fills")
-        inferer = LesionOpacityInferer.from_network_info(info, density_scale=density_scale)
+        inferer = inferer or LesionOpacityInferer.from_network_info(info, density_scale=density_scale)
         return inferer(image, network, region_mask, region_weight, footprint=footprint, seed=seed, lung=lung)
     from .region_edit import RegionEditInferer
 
-    inferer_r = RegionEditInferer.from_network_info(info, class_index=class_index, detail=detail)
-    edited = inferer_r(image, network, region_mask, region_weight, seed=seed)
+    inferer = inferer or RegionEditInferer.from_network_info(info, class_index=class_index, detail=detail)
+    edited = inferer(image, network, region_mask, region_weight, seed=seed, class_index=class_index)
     label = (convert_to_tensor(region_mask) > 0).to(torch.uint8).reshape(image.shape)
     return edited, label

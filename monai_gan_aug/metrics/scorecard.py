@@ -87,8 +87,6 @@ def _rows(manifest: Path) -> list[dict[str, str]]:
 
 
 # The manifest-box helpers are public in region_judge (the covidqu region judge trains on them too).
-_boxes = manifest_boxes
-_clip_to_lung = clip_box_to_lung
 
 
 def covidqu_cases(root: str | Path, split: str = "val", n: int | None = None, seed: int = 0) -> list[EditCase]:
@@ -100,7 +98,7 @@ def covidqu_cases(root: str | Path, split: str = "val", n: int | None = None, se
     """
     root = Path(root)
     rows = [r for r in _rows(root / "manifest.csv") if r.get("split") == split]
-    boxes = [b for r in rows if r["label"] == "covid" for b in _boxes(r["bbox"])]
+    boxes = [b for r in rows if r["label"] == "covid" for b in manifest_boxes(r["bbox"])]
     normals = [r for r in rows if r["label"] == "normal"]
     if not boxes or not normals:
         raise DatasetError(f"{root} split {split!r}: {len(boxes)} lesion boxes, {len(normals)} normal films")
@@ -109,7 +107,7 @@ def covidqu_cases(root: str | Path, split: str = "val", n: int | None = None, se
     for r in normals[: n or None]:
         lung = _grey(root / r["mask_file"]) > 127
         for _ in range(20):
-            box = _clip_to_lung(boxes[rng.integers(len(boxes))], lung)
+            box = clip_box_to_lung(boxes[rng.integers(len(boxes))], lung)
             if box is not None:
                 break
         if box is None:
@@ -143,7 +141,7 @@ def real_lesion_crops(root: str | Path, split: str = "val", size: int = 64,
     for r in _rows(root / "manifest.csv"):
         if r.get("split") != split or r["label"] != "covid" or not r["bbox"]:
             continue
-        box = max(_boxes(r["bbox"]), key=lambda b: (b[2] - b[0]) * (b[3] - b[1]))
+        box = max(manifest_boxes(r["bbox"]), key=lambda b: (b[2] - b[0]) * (b[3] - b[1]))
         image = torch.from_numpy(_grey(root / r["file"]).astype(np.float32) / 255.0)[None]
         crops.append(region_window(image, box, size, context))
         groups.append(Path(r["file"]).stem)
