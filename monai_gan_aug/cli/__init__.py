@@ -20,7 +20,7 @@ from collections.abc import Sequence
 __all__ = ["main", "build_parser", "skip_unused_imports", "LEAN_IMPORTS", "VERB_MODULES"]
 
 #: Verb modules, in the order ``--help`` lists them.
-VERB_MODULES = ("edit", "evaluate", "sample", "synthesize", "utility")
+VERB_MODULES = ("edit", "evaluate", "prepare", "sample", "synthesize", "utility")
 
 
 def build_parser() -> argparse.ArgumentParser:
