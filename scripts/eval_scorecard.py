@@ -30,6 +30,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n", type=int, default=None, help="at most this many films per group")
     parser.add_argument("--opacity-weights", default=None, help="opacity generator (default: shipped)")
     parser.add_argument("--density-scale", type=float, default=1.0)
+    parser.add_argument("--extent", choices=["loose", "tight"], default="loose",
+                        help="footprint span of the opacity arms (GAN and baseline): 'tight' matches boxes drawn "
+                             "around real lesions, as the covidqu group's are")
     parser.add_argument("--arms", nargs="+", default=None, help="subset of arm names to run")
     parser.add_argument("--forensic-steps", type=int, default=300)
     parser.add_argument("--seed", type=int, default=0)
@@ -52,9 +55,9 @@ def main(argv: list[str] | None = None) -> int:
     opacity = load_network(args.opacity_weights or shipped_weights_path("lesion_opacity.pt"))
     repaint = load_network(shipped_weights_path("lesion_inpaint.pt"))
     arms = {
-        "opacity GAN": sc.generator_arm(opacity, density_scale=args.density_scale),
+        "opacity GAN": sc.generator_arm(opacity, density_scale=args.density_scale, extent=args.extent),
         "previous repaint": sc.generator_arm(repaint, class_index=1),
-        "baseline opacity": sc.baseline_arm(),
+        "baseline opacity": sc.baseline_arm(extent=args.extent),
         "healthy fill": sc.generator_arm(repaint, class_index=0),
         "unedited": sc.identity_arm(),
     }

@@ -75,7 +75,7 @@ def cmd_edit(args: argparse.Namespace) -> int:
     editor = PneumoniaEditor(
         weights=args.weights, device=args.device, feather=args.feather, clip_to_lung=args.clip_to_lung,
         class_index=1 if args.cls == "pneumonia" else 0, units=args.units, detail=args.detail,
-        density_scale=args.density_scale,
+        density_scale=args.density_scale, extent=args.extent,
     )
     if args.max_pixels is not None:
         editor.loader = LoadXRay(max_size=args.max_pixels)
@@ -132,6 +132,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--density-scale", type=nonnegative_float, default=1.0,
                    help="pneumonia (opacity generator) only: multiply the generated opacity (1: as trained, "
                         "<1 fainter, >1 denser)")
+    p.add_argument("--extent", choices=["loose", "tight"], default="loose",
+                   help="pneumonia (opacity generator), box/polygon regions: 'loose' (default) the region marks "
+                        "where the disease may go, the lesion spans 50-80%% of it; 'tight' the box is drawn around "
+                        "the lesion, which spans 90-100%% of it")
     p.add_argument("--clip-to-lung", action="store_true", help="clip the region to the predicted lung field")
     p.add_argument("--side-by-side", help="also write a PNG: input | output with region | difference map "
                    "(same rules as --out: never an input, an existing file only with --overwrite)")

@@ -76,6 +76,7 @@ def _load_item(item: dict[str, Any], with_lesion: bool) -> dict[str, Any] | None
 
 def opacity_lists(
     dataset_dir: str | os.PathLike | None = None, split: str = "train", max_items: int | None = None,
+    population: str = "all",
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Lesion films and healthy films for the opacity generator, at the reference scale.
 
@@ -85,6 +86,9 @@ def opacity_lists(
             ``manifest.csv`` with ``lesion_mask_file`` and ``mask_file`` columns.
         split: the manifest's ``split`` column where it has one, else a patient split.
         max_items: at most this many films of each kind (quick runs).
+        population: ``"adult"`` keeps only adult films (covidqu's normal class includes paediatric
+            Kermany films, :mod:`monai_gan_aug.data.covidqu`), ``"paediatric"`` only those,
+            ``"all"`` every film (other datasets: rows without a covidqu source path count as adult).
 
     Returns:
         ``(lesion_items, healthy_items)``: dicts with ``image``, ``lung`` and (lesion films)
@@ -106,6 +110,9 @@ def opacity_lists(
         items = manifest_dataset(manifest)
         items = [d for d in items if d.get("split") == split] if items and "split" in items[0] else \
             patient_split(items)[split]
+    from .covidqu import select_population
+
+    items = select_population(items, population)
     lesion, healthy = [], []
     for d in items:
         sick = int(d.get("class_index", 0)) != 0

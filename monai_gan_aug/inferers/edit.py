@@ -11,6 +11,7 @@ outside the region and its feather band is bit-identical to the input file (DICO
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -73,6 +74,9 @@ class PneumoniaEditor:
             (:class:`RegionEditInferer`); ``None`` takes the weights' recommended value
             (``info["detail"]``, 0 when absent). Repainting generators only.
         density_scale: multiplies the generated opacity (opacity generators only; 1 as trained).
+        extent: opacity generators, box/polygon regions: ``"loose"`` (default; the region marks
+            where the disease may go, a footprint spans 50-80 % of it) or ``"tight"`` (a box drawn
+            around a lesion: the footprint spans 90-100 % of it, as real lesions fill their boxes).
     """
 
     def __init__(
@@ -86,6 +90,7 @@ class PneumoniaEditor:
         max_fraction: float | None = 0.5,
         detail: float | None = None,
         density_scale: float = 1.0,
+        extent: str | float | Sequence[float] | None = None,
     ) -> None:
         if class_index not in _CLASS_NAMES:
             raise ConfigError(f"class_index must be one of {sorted(_CLASS_NAMES)}, got {class_index}")
@@ -101,11 +106,12 @@ class PneumoniaEditor:
                 raise ConfigError(f"{path.name} is an opacity generator: it adds pneumonia and cannot paint "
                                   f"healthy lung; use a lesion_inpaint checkpoint for the healthy class")
             self.inferer: RegionEditInferer | LesionOpacityInferer = LesionOpacityInferer.from_network_info(
-                info, density_scale=density_scale)
+                info, density_scale=density_scale, extent=extent)
         else:
             self.inferer = RegionEditInferer.from_network_info(info, class_index=class_index, detail=detail)
         self.detail = getattr(self.inferer, "detail", None)
         self.density_scale = density_scale
+        self.extent = getattr(self.inferer, "extent", None)
         self.class_index = class_index
         self.loader = LoadXRay()
         self.region_mask = RegionMask(units=units, feather=feather, max_fraction=max_fraction)
@@ -156,6 +162,7 @@ class PneumoniaEditor:
             ),
             edit={"seed": seed, "class_index": self.class_index, "weights": self.weights_path.name, "region": record,
                   "detail": self.detail, "density_scale": self.density_scale,
+                  "extent": None if exact is not None or self.extent is None else list(self.extent),
                   "footprint": _footprint_kind(self.inferer, exact)},
         )
         return EditResult(image, edited, mask, weight, seed, label=label)

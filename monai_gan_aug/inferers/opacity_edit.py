@@ -22,7 +22,8 @@ everything outside the region's feather band) are the input's, bit for bit.
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -79,28 +80,36 @@ class LesionOpacityInferer(Inferer):
         context: window side / footprint's longer side.
         edge_sigma: soft edge of the footprint at the reference scale (px), as in training.
         density_scale: multiplies the generated density (1: as trained; < 1 fainter, > 1 denser).
+        extent: how much of the region a sampled footprint spans: ``"loose"`` (default: the region
+            marks where the disease may go) or ``"tight"`` (a box drawn around a lesion, as the
+            covidqu component boxes and radiologist boxes are), or a ``(low, high)`` range
+            (:func:`~monai_gan_aug.transforms.footprint.resolve_extent`).
 
     Call as ``inferer(image, network, region_mask, region_weight=None, footprint=None, seed=None,
-    lung=None)`` with ``image`` (1, H, W) in [0, 1]; returns ``(edited, footprint)``: the edited
+    lung=None, extent=None)`` (``extent`` overrides the inferer's for one call) with ``image`` (1, H, W) in [0, 1]; returns ``(edited, footprint)``: the edited
     image (same type, metadata kept) and the binary footprint used (1, H, W): the exact
     segmentation label of the synthetic lesion.
     """
 
     def __init__(self, window: int = 128, context: float = 1.25, edge_sigma: float = 2.0,
-                 density_scale: float = 1.0) -> None:
+                 density_scale: float = 1.0, extent: str | float | Sequence[float] | None = None) -> None:
+        from ..transforms.footprint import resolve_extent
+
         super().__init__()
         if window < 16 or context < 1 or edge_sigma < 0 or density_scale < 0:
             raise RegionError(f"bad opacity inferer settings: window {window}, context {context}, "
                               f"edge_sigma {edge_sigma}, density_scale {density_scale}")
         self.window, self.context = int(window), float(context)
         self.edge_sigma, self.density_scale = float(edge_sigma), float(density_scale)
+        self.extent = resolve_extent(extent)
 
     @classmethod
-    def from_network_info(cls, info: Mapping[str, Any] | None, density_scale: float = 1.0) -> LesionOpacityInferer:
+    def from_network_info(cls, info: Mapping[str, Any] | None, density_scale: float = 1.0,
+                          extent: str | float | Sequence[float] | None = None) -> LesionOpacityInferer:
         """The inferer an opacity generator was trained for, from its checkpoint's ``info``."""
         info = info or {}
         return cls(window=int(info.get("window", 128)), edge_sigma=float(info.get("edge_sigma", 2.0)),
-                   density_scale=density_scale)
+                   density_scale=density_scale, extent=extent)
 
     def __call__(  # type: ignore[override]
         self,
@@ -111,6 +120,7 @@ class LesionOpacityInferer(Inferer):
         footprint: torch.Tensor | np.ndarray | None = None,
         seed: int | None = None,
         lung: torch.Tensor | np.ndarray | None = None,
+        extent: str | float | Sequence[float] | None = None,
         *args: Any,
         **kwargs: Any,
     ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -132,7 +142,8 @@ class LesionOpacityInferer(Inferer):
             # inside the region instead of being cut along the region's outline (a seam tracing the box).
             region = mask[0].cpu().numpy()
             inner = _shrink(region, int(math.ceil(3 * self.edge_sigma / scale)) + 2)
-            fp = sample_footprint(inner if inner.sum() >= 16 else region, rng)
+            fp = sample_footprint(inner if inner.sum() >= 16 else region, rng,
+                                  extent=self.extent if extent is None else extent)
         else:
             fp = np.asarray(convert_to_tensor(footprint).detach().cpu()).reshape(plain.shape[-2:]) > 0
         fp = fp & (weight[0].cpu().numpy() > 0)
@@ -176,6 +187,7 @@ def edit_lesion(
     detail: float | None = None,
     density_scale: float = 1.0,
     inferer: Inferer | None = None,
+    extent: str | float | Sequence[float] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One region edit with whichever lesion model ``network`` is: the single door of every front end.
 
@@ -185,6 +197,8 @@ def edit_lesion(
     (:class:`~monai_gan_aug.inferers.region_edit.RegionEditInferer`; healthy lung or pneumonia).
     ``inferer``: a caller that keeps one (e.g. :class:`~monai_gan_aug.inferers.edit.PneumoniaEditor`)
     passes it; otherwise it is built from the network's ``info`` with ``detail`` / ``density_scale``.
+    ``extent`` (opacity edits with a sampled footprint): ``"loose"``/``"tight"`` box or a range,
+    ``None``: the inferer's own (``"loose"`` unless it was built otherwise).
 
     Returns:
         ``(edited, label)``: the edited (1, H, W) image and the exact segmentation label of what
@@ -198,7 +212,8 @@ def edit_lesion(
             raise RegionError("an opacity generator only adds pneumonia; use a lesion_inpaint checkpoint "
                               "for healthy-lung fills")
         inferer = inferer or LesionOpacityInferer.from_network_info(info, density_scale=density_scale)
-        return inferer(image, network, region_mask, region_weight, footprint=footprint, seed=seed, lung=lung)
+        return inferer(image, network, region_mask, region_weight, footprint=footprint, seed=seed, lung=lung,
+                       extent=extent)
     from .region_edit import RegionEditInferer
 
     inferer = inferer or RegionEditInferer.from_network_info(info, class_index=class_index, detail=detail)

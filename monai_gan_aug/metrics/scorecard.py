@@ -162,14 +162,18 @@ def _region(case: EditCase, feather: float) -> tuple[torch.Tensor, torch.Tensor]
 
 
 def generator_arm(network: torch.nn.Module, class_index: int = 1, feather: float = 4.0,
-                  detail: float | None = None, density_scale: float = 1.0) -> EditArm:
-    """An arm editing the box (clipped to the lung) with a lesion network through ``edit_lesion``."""
+                  detail: float | None = None, density_scale: float = 1.0, extent: str | None = None) -> EditArm:
+    """An arm editing the box (clipped to the lung) with a lesion network through ``edit_lesion``.
+
+    ``extent`` (opacity networks): how much of the box the sampled footprint spans, ``"loose"``
+    (default) or ``"tight"`` (the scorecard's covidqu boxes are tight boxes of real lesions).
+    """
     from ..inferers.opacity_edit import edit_lesion
 
     def arm(case: EditCase, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
         mask, weight = _region(case, feather)
         return edit_lesion(case.image, network, mask, weight, class_index=class_index, seed=seed,
-                           lung=case.lung, detail=detail, density_scale=density_scale)
+                           lung=case.lung, detail=detail, density_scale=density_scale, extent=extent)
 
     return arm
 

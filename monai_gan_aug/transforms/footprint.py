@@ -47,6 +47,7 @@ from scipy import ndimage
 from ..errors import ConfigError, DatasetError, RegionError
 
 __all__ = [
+    "EXTENT_PRESETS",
     "FOOTPRINT_META_KEY",
     "LesionFootprint",
     "LesionFootprintD",
@@ -64,6 +65,7 @@ __all__ = [
     "fit_shape_prior",
     "footprint_from_params",
     "load_shape_prior",
+    "resolve_extent",
     "measure_lesion_masks",
     "sample_footprint",
     "soft_footprint",
@@ -76,6 +78,10 @@ QUANTILE_PERCENTS = tuple(range(0, 101, 5))
 GRID_SIDE = 96  # regions whose longer side exceeds this are worked on a downsampled grid
 DEFAULT_SMOOTHNESS = (0.10, 0.18)  # field sigma as a fraction of the region's bbox side
 DEFAULT_EXTENT = (0.5, 0.8)  # fraction of the region a lesion spans (user boxes are not tight)
+TIGHT_EXTENT = (0.9, 1.0)  # boxes drawn around a lesion (covidqu component boxes, radiologist boxes)
+#: named ``extent`` ranges: ``"loose"`` a box marking where a lesion may go, ``"tight"`` a box drawn
+#: around one (a real component fills a median 54 % of its tight box: the prior's ``fill``)
+EXTENT_PRESETS = {"loose": DEFAULT_EXTENT, "tight": TIGHT_EXTENT}
 FIELD_AMPLITUDE = 0.85  # weight of the random field against the centre-weighted envelope
 FINE_WEIGHT = 0.2  # weight of the finer octave of the field (ragged edges)
 WARP_SCALE = 0.25  # smoothness of the coordinate warp (fraction of the bbox side)
@@ -288,21 +294,45 @@ def _inverse_cdf(prior: Mapping[str, Any], name: str, u: float) -> float:
     return float(np.interp(u, percents, np.asarray(prior["quantiles"][name], dtype=np.float64)))
 
 
+def resolve_extent(extent: str | float | Sequence[float] | None = None) -> tuple[float, float]:
+    """The ``(low, high)`` extent range of a preset name, a number or a pair (``None``: ``"loose"``).
+
+    Raises:
+        ConfigError: unknown preset, or values outside ``0 < low <= high <= 1``.
+    """
+    if extent is None:
+        return DEFAULT_EXTENT
+    if isinstance(extent, str):
+        if extent not in EXTENT_PRESETS:
+            raise ConfigError(f"extent must be one of {sorted(EXTENT_PRESETS)} or numbers in (0, 1], found {extent!r}")
+        return EXTENT_PRESETS[extent]
+    values = [float(extent)] * 2 if np.isscalar(extent) else [float(v) for v in extent]  # type: ignore[union-attr]
+    if len(values) != 2 or not all(math.isfinite(v) for v in values) or not 0 < values[0] <= values[1] <= 1:
+        raise ConfigError(f"extent must be a number or a (low, high) pair with 0 < low <= high <= 1, found {extent!r}")
+    return values[0], values[1]
+
+
 def draw_footprint_params(
-    rng: np.random.Generator | np.random.RandomState, prior: Mapping[str, Any] | None = None
+    rng: np.random.Generator | np.random.RandomState,
+    prior: Mapping[str, Any] | None = None,
+    extent: str | float | Sequence[float] | None = None,
 ) -> dict[str, Any]:
     """Draw footprint parameters from the shape prior.
 
     Args:
         rng: numpy ``Generator`` (a legacy ``RandomState``, as MONAI's ``self.R``, works too).
         prior: a loaded shape prior (:func:`load_shape_prior`); ``None``: the shipped one.
+        extent: range of the ``extent`` draw (:func:`resolve_extent`): ``"loose"`` (default,
+            :data:`DEFAULT_EXTENT`) for a box marking where a lesion may go, ``"tight"``
+            (:data:`TIGHT_EXTENT`) for a box drawn around one.
 
     Returns:
         ``{"fill", "n_blobs", "smoothness", "extent", "seed"}`` for :func:`footprint_from_params`: ``fill``
         from the prior's fill-fraction quantiles, ``n_blobs`` (1-3) from its components-per-lung
-        histogram, ``smoothness`` and ``extent`` uniform in :data:`DEFAULT_SMOOTHNESS` /
-        :data:`DEFAULT_EXTENT`, and a seed for the field.
+        histogram, ``smoothness`` and ``extent`` uniform in :data:`DEFAULT_SMOOTHNESS` / the
+        ``extent`` range, and a seed for the field.
     """
+    extent_range = resolve_extent(extent)
     prior = load_shape_prior() if prior is None else prior
     fill = _inverse_cdf(prior, "fill", float(rng.random()))
     hist = {int(k): int(v) for k, v in prior["components_per_lung"].items() if 1 <= int(k)}
@@ -310,14 +340,14 @@ def draw_footprint_params(
     probs = np.array([hist[k] for k in counts], dtype=np.float64)
     n_blobs = int(min(rng.choice(counts, p=probs / probs.sum()), MAX_BLOBS))
     smoothness = float(rng.uniform(*DEFAULT_SMOOTHNESS))
-    extent = float(rng.uniform(*DEFAULT_EXTENT))
+    drawn_extent = float(rng.uniform(*extent_range))
     # a legacy RandomState (MONAI's ``Randomizable.R``) has randint instead of integers
     seed = int(rng.integers(0, 2**31 - 1) if hasattr(rng, "integers") else rng.randint(0, 2**31 - 1))
     return {
         "fill": round(fill, 4),
         "n_blobs": n_blobs,
         "smoothness": round(smoothness, 4),
-        "extent": round(extent, 4),
+        "extent": round(drawn_extent, 4),
         "seed": seed,
     }
 
@@ -516,7 +546,10 @@ def footprint_from_params(
 
 
 def sample_footprint(
-    region_mask: np.ndarray, rng: np.random.Generator | np.random.RandomState, prior: dict | None = None
+    region_mask: np.ndarray,
+    rng: np.random.Generator | np.random.RandomState,
+    prior: dict | None = None,
+    extent: str | float | Sequence[float] | None = None,
 ) -> np.ndarray:
     """Draw an irregular lesion footprint inside ``region_mask``, following the shape prior.
 
@@ -524,11 +557,12 @@ def sample_footprint(
         region_mask: binary region ``(H, W)``.
         rng: numpy ``Generator`` (same state -> same footprint); a ``RandomState`` works too.
         prior: a loaded shape prior; ``None``: the shipped covidqu prior.
+        extent: ``"loose"`` (default) or ``"tight"`` box, or a range (:func:`resolve_extent`).
 
     Returns:
         boolean ``(H, W)`` footprint, never empty, inside the region.
     """
-    params = draw_footprint_params(rng, prior)
+    params = draw_footprint_params(rng, prior, extent)
     return footprint_from_params(region_mask, **params)
 
 
@@ -614,6 +648,8 @@ class RandLesionFootprint(RandomizableTransform):
 
     Args:
         prior: path to a shape prior JSON, or ``None`` for the shipped covidqu prior.
+        extent: ``"loose"`` (default: the box marks where a lesion may go) or ``"tight"`` (a box
+            drawn around the lesion), or a ``(low, high)`` range (:func:`resolve_extent`).
 
     Calling it with ``(region_mask, randomize=True)`` returns the footprint ``(1, H, W)``; the drawn
     parameters are in ``self.params`` and (for a ``MetaTensor``) ``meta["lesion_footprint"]``.
@@ -621,9 +657,11 @@ class RandLesionFootprint(RandomizableTransform):
 
     backend = LesionFootprint.backend
 
-    def __init__(self, prior: str | Path | None = None) -> None:
+    def __init__(self, prior: str | Path | None = None,
+                 extent: str | float | Sequence[float] | None = None) -> None:
         RandomizableTransform.__init__(self, prob=1.0)
         self.prior = load_shape_prior(prior)
+        self.extent = resolve_extent(extent)
         self.footprint = LesionFootprint()
         self.params: dict[str, Any] | None = None
 
@@ -631,7 +669,7 @@ class RandLesionFootprint(RandomizableTransform):
         """Draw one parameter set (the field's seed included)."""
         super().randomize(None)
         gen = np.random.default_rng(int(self.R.randint(0, 2**31 - 1)))
-        self.params = draw_footprint_params(gen, self.prior)
+        self.params = draw_footprint_params(gen, self.prior, self.extent)
 
     def __call__(self, region_mask: NdarrayOrTensor, randomize: bool = True) -> NdarrayOrTensor:
         if randomize:
@@ -696,6 +734,7 @@ class RandLesionFootprintd(RandomizableTransform, MapTransform):
         keys: region mask key(s) (default ``"region_mask"``).
         footprint_key: output key(s), one per region key (default ``"lesion_mask"``).
         prior: path to a shape prior JSON, or ``None`` for the shipped one.
+        extent: ``"loose"`` (default) or ``"tight"`` box, or a range (see :class:`RandLesionFootprint`).
         allow_missing_keys: don't raise when a key is missing.
 
     The output is a ``MetaTensor`` whose ``meta["lesion_footprint"]`` records the drawn parameters;
@@ -709,11 +748,12 @@ class RandLesionFootprintd(RandomizableTransform, MapTransform):
         keys: KeysCollection = "region_mask",
         footprint_key: str | Sequence[str] = "lesion_mask",
         prior: str | Path | None = None,
+        extent: str | float | Sequence[float] | None = None,
         allow_missing_keys: bool = False,
     ) -> None:
         MapTransform.__init__(self, keys, allow_missing_keys)
         RandomizableTransform.__init__(self, prob=1.0)
-        self.rand_footprint = RandLesionFootprint(prior)
+        self.rand_footprint = RandLesionFootprint(prior, extent)
         self.footprint_key = ensure_tuple_rep(footprint_key, len(self.keys))
 
     def set_random_state(

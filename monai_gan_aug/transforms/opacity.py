@@ -288,6 +288,8 @@ class RandLesionOpacity(RandomizableTransform):
             draws (a single number fixes the value); defaults :data:`DEFAULT_PEAK_DENSITY` etc.
         prior: shape prior for the footprint draws (see
             :class:`~monai_gan_aug.transforms.footprint.RandLesionFootprint`).
+        extent: ``"loose"`` (default: the region marks where the lesion may go) or ``"tight"`` (a
+            box drawn around one), or a ``(low, high)`` range of the footprint's span.
 
     Calling it with ``(img, footprint=None, region_mask=None, randomize=True)``: without a
     footprint, one is drawn inside ``region_mask`` with ``RandLesionFootprint``. After the call,
@@ -306,6 +308,7 @@ class RandLesionOpacity(RandomizableTransform):
         texture_amount: float | Sequence[float] = DEFAULT_TEXTURE_AMOUNT,
         edge_sigma: float | Sequence[float] = DEFAULT_EDGE_SIGMA,
         prior: str | Path | None = None,
+        extent: str | float | Sequence[float] | None = None,
     ) -> None:
         from .footprint import RandLesionFootprint
 
@@ -317,7 +320,7 @@ class RandLesionOpacity(RandomizableTransform):
             "edge_sigma": _range(edge_sigma, "edge_sigma"),
         }
         self.opacity = LesionOpacity()
-        self.rand_footprint = RandLesionFootprint(prior)
+        self.rand_footprint = RandLesionFootprint(prior, extent)
         self.params: dict[str, Any] | None = None
         self.footprint: np.ndarray | None = None
         self.footprint_params: dict[str, Any] | None = None
@@ -445,7 +448,7 @@ class RandLesionOpacityd(RandomizableTransform, MapTransform):
         footprint_key: data key of the footprint: used as given when present in the data, else
             drawn inside the region and written there (the label of the added lesion; all zeros
             when ``prob`` skipped the lesion). Default ``"lesion_mask"``.
-        prob, peak_density, texture_scale, texture_amount, edge_sigma, prior: as in
+        prob, peak_density, texture_scale, texture_amount, edge_sigma, prior, extent: as in
             :class:`RandLesionOpacity`.
         allow_missing_keys: don't raise when an image key is missing.
 
@@ -468,12 +471,13 @@ class RandLesionOpacityd(RandomizableTransform, MapTransform):
         texture_amount: float | Sequence[float] = DEFAULT_TEXTURE_AMOUNT,
         edge_sigma: float | Sequence[float] = DEFAULT_EDGE_SIGMA,
         prior: str | Path | None = None,
+        extent: str | float | Sequence[float] | None = None,
         allow_missing_keys: bool = False,
     ) -> None:
         MapTransform.__init__(self, keys, allow_missing_keys)
         RandomizableTransform.__init__(self, prob=prob)
         self.rand_opacity = RandLesionOpacity(
-            1.0, peak_density, texture_scale, texture_amount, edge_sigma, prior
+            1.0, peak_density, texture_scale, texture_amount, edge_sigma, prior, extent
         )
         self.region_key = region_key
         self.footprint_key = footprint_key

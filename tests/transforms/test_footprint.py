@@ -28,6 +28,7 @@ from monai_gan_aug.transforms.footprint import (
     footprint_from_params,
     load_shape_prior,
     measure_lesion_masks,
+    resolve_extent,
     sample_footprint,
     soft_footprint,
 )
@@ -205,6 +206,27 @@ def test_custom_prior_file(tmp_path) -> None:
 # ----------------------------------------------------------------------------------------------
 # transforms
 # ----------------------------------------------------------------------------------------------
+
+
+def test_extent_presets_and_ranges() -> None:
+    assert resolve_extent(None) == resolve_extent("loose") == fpm.DEFAULT_EXTENT
+    assert resolve_extent("tight") == fpm.TIGHT_EXTENT
+    assert resolve_extent(0.7) == (0.7, 0.7) and resolve_extent([0.6, 0.9]) == (0.6, 0.9)
+    for bad in ("snug", 0.0, 1.5, (0.9, 0.5), (0.2, 0.3, 0.4), float("nan")):
+        with pytest.raises(ConfigError):
+            resolve_extent(bad)
+    # the drawn extent follows the range; a tight box gets a footprint as large as real lesions in theirs
+    draws = [draw_footprint_params(np.random.default_rng(i), extent="tight")["extent"] for i in range(20)]
+    assert all(0.9 <= e <= 1.0 for e in draws)
+    region = _box((80, 80), 10, 70, 10, 70)
+    area = {e: np.mean([sample_footprint(region, np.random.default_rng(i), extent=e).sum() / region.sum()
+                        for i in range(20)]) for e in ("loose", "tight")}
+    fill = load_shape_prior()["quantiles"]["fill"][10]  # the real components' median fill of their box
+    assert area["tight"] > 1.3 * area["loose"] and abs(area["tight"] - fill) < 0.1, area
+    rand = RandLesionFootprint(extent="tight")
+    rand.set_random_state(1)
+    rand(torch.from_numpy(region[None].astype(np.float32)))
+    assert rand.params is not None and rand.params["extent"] >= 0.9
 
 
 def test_array_transforms() -> None:
