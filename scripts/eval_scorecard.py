@@ -5,8 +5,9 @@
 Arms, each editing the same held-out healthy films in the same boxes with the same seeds:
 ``opacity GAN`` (shipped ``lesion_opacity.pt`` or ``--opacity-weights``), ``previous repaint``
 (``lesion_inpaint.pt``, pneumonia class), ``baseline opacity`` (``RandLesionOpacity``, no network),
-``healthy fill`` (``lesion_inpaint.pt``, healthy class: the control) and ``unedited`` (the "do
-nothing" reference). Groups: normal films of covidqu ``val`` (boxes of real val lesions; forensic
+``healthy fill`` (``lesion_inpaint.pt``, healthy class: the control), ``unedited`` (the "do
+nothing" reference) and, covidqu only, ``real lesion transplant`` (real train lesions moved into the
+boxes, level-matched: what real pneumonia pixels score in a normal film). Groups: normal films of covidqu ``val`` (boxes of real val lesions; forensic
 reference: crops of real val lesions; scored by the covidqu region judge) and of the Kermany ``test``
 patient split (RSNA-prior boxes; scored by the Kermany region judge).
 Select settings on ``val`` only; ``--split test`` is for the final report.
@@ -67,13 +68,17 @@ def main(argv: list[str] | None = None) -> int:
     results = {}
     for group in args.groups:
         t0 = time.time()
+        group_arms = dict(arms)
         if group == "covidqu":
             cases = sc.covidqu_cases(data / "covidqu", "val", args.n, args.seed)
             real = sc.real_lesion_crops(data / "covidqu", "val")
+            if not args.arms or "real lesion transplant" in args.arms:
+                # control: real *train* lesions moved into the val boxes (never the forensic reference's pixels)
+                group_arms["real lesion transplant"] = sc.transplant_arm(sc.real_lesion_donors(data / "covidqu", "train"))
         else:
             cases = sc.kermany_cases(data / "kermany", "test", args.n, args.seed)
             real = None  # paediatric films vs adult lesions: the test would measure the population
-        rows = sc.score_arms(cases, arms, judge=judges[group], real_crops=real, forensic_steps=args.forensic_steps,
+        rows = sc.score_arms(cases, group_arms, judge=judges[group], real_crops=real, forensic_steps=args.forensic_steps,
                              seed=args.seed, healthy_arm="healthy fill" if "healthy fill" in arms else None)
         results[group] = {"rows": rows, "minutes": (time.time() - t0) / 60}
         print(f"\n## {group} ({len(cases)} films, {results[group]['minutes']:.1f} min)\n")

@@ -45,6 +45,9 @@ __all__ = [
     "generator_arm",
     "baseline_arm",
     "identity_arm",
+    "LesionDonor",
+    "real_lesion_donors",
+    "transplant_arm",
     "score_arms",
     "format_scorecard",
 ]
@@ -208,6 +211,109 @@ def _interval(values: np.ndarray, reps: int = 2000, seed: int = 0) -> tuple[floa
     rng = np.random.default_rng(seed)
     means = values[rng.integers(0, len(values), (reps, len(values)))].mean(1)
     return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
+
+
+@dataclass
+class LesionDonor:
+    """One real lesion to transplant: its film, its infection-mask component and that component's box."""
+
+    film: str
+    image: np.ndarray = field(repr=False)  # (H, W) uint8
+    component: np.ndarray = field(repr=False)  # (H, W) bool
+    lung: np.ndarray = field(repr=False)  # (H, W) bool
+    box: list[int] = field(default_factory=list)  # [x0, y0, x1, y1] end-exclusive
+
+
+def real_lesion_donors(root: str | Path, split: str = "train", n: int | None = None) -> list[LesionDonor]:
+    """The largest infection-mask component of every COVID film of a covidqu split (the transplant arm's donors).
+
+    Use another split than the cases' (``train`` for ``val`` cases), so that the forensic test's
+    reference crops (real ``val`` lesions) never share pixels with a transplanted lesion.
+    """
+    from scipy import ndimage
+
+    root = Path(root)
+    donors = []
+    for r in _rows(root / "manifest.csv"):
+        if r.get("split") != split or r["label"] != "covid" or not r.get("lesion_mask_file"):
+            continue
+        lesion = _grey(root / r["lesion_mask_file"]) > 127
+        lab, count = ndimage.label(lesion, np.ones((3, 3), dtype=bool))
+        if count == 0:
+            continue
+        k = int(np.argmax(ndimage.sum(lesion, lab, range(1, count + 1)))) + 1
+        comp = lab == k
+        ys, xs = np.nonzero(comp)
+        donors.append(LesionDonor(Path(r["file"]).stem, _grey(root / r["file"]), comp, _grey(root / r["mask_file"]) > 127,
+                                  [int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1]))
+        if n and len(donors) >= n:
+            break
+    if not donors:
+        raise DatasetError(f"{root} split {split!r} has no COVID film with an infection mask")
+    return donors
+
+
+def _iou(box: Sequence[int], boxes: np.ndarray) -> np.ndarray:
+    ix = np.clip(np.minimum(box[2], boxes[:, 2]) - np.maximum(box[0], boxes[:, 0]), 0, None)
+    iy = np.clip(np.minimum(box[3], boxes[:, 3]) - np.maximum(box[1], boxes[:, 1]), 0, None)
+    inter = ix * iy
+    area = (box[2] - box[0]) * (box[3] - box[1]) + (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    return inter / np.maximum(area - inter, 1)
+
+
+def _shifted(a: np.ndarray, dy: int, dx: int) -> np.ndarray:
+    out = np.zeros_like(a)
+    h, w = a.shape
+    ys, yd = (slice(0, h - dy), slice(dy, h)) if dy >= 0 else (slice(-dy, h), slice(0, h + dy))
+    xs, xd = (slice(0, w - dx), slice(dx, w)) if dx >= 0 else (slice(-dx, w), slice(0, w + dx))
+    out[yd, xd] = a[ys, xs]
+    return out
+
+
+def transplant_arm(donors: Sequence[LesionDonor], feather: float = 4.0, edge_sigma: float = 2.0,
+                   top_k: int = 5) -> EditArm:
+    """Control: a *real* lesion's pixels moved into the box (the ceiling of any local edit?).
+
+    For each case one donor is drawn (seeded) among the ``top_k`` whose lesion box overlaps the
+    case's box most (IoU; covidqu films share one 256 px frame), its component is moved so that the
+    two boxes' centres meet, cut to the case's box, lung and feather weight, softened (``edge_sigma``
+    px) and pasted level-matched: ``x' = x + a * (donor - donor_lung_level + case_lung_level - x)``,
+    where the levels are the median of each film's lung *outside* the lesion within the box's
+    window, so the lesion keeps its excess brightness over its own film's lung but not that film's
+    exposure. Not an edit a user could make (it copies a patient's lesion, anatomy included): it
+    asks whether real pneumonia pixels in a normal film convince the judge at all.
+    """
+    from ..transforms.footprint import soft_footprint
+
+    if not donors:
+        raise DatasetError("the transplant arm needs at least one donor lesion")
+    boxes = np.asarray([d.box for d in donors], dtype=np.float64)
+
+    def arm(case: EditCase, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+        rng = np.random.default_rng(seed)
+        order = np.argsort(-_iou(case.box, boxes), kind="stable")[:top_k]
+        donor = donors[int(rng.choice(order))]
+        cy = (case.box[1] + case.box[3] - donor.box[1] - donor.box[3]) // 2
+        cx = (case.box[0] + case.box[2] - donor.box[0] - donor.box[2]) // 2
+        mask, weight = _region(case, feather)
+        region = mask[0].numpy() > 0
+        comp = _shifted(donor.component, cy, cx) & region & (weight[0].numpy() > 0)
+        if not comp.any():
+            return case.image.clone(), torch.zeros_like(case.image, dtype=torch.uint8)
+        pixels = _shifted(donor.image.astype(np.float32) / 255.0, cy, cx)
+        donor_lung = _shifted(donor.lung, cy, cx) & ~_shifted(donor.component, cy, cx)
+        x = case.image[0].numpy()
+        y0, y1 = max(case.box[1] - 32, 0), min(case.box[3] + 32, x.shape[0])
+        x0, x1 = max(case.box[0] - 32, 0), min(case.box[2] + 32, x.shape[1])
+        case_lung = (case.lung if case.lung is not None else np.ones_like(region)) & ~comp
+        win = (slice(y0, y1), slice(x0, x1))
+        d_level = np.median(pixels[win][donor_lung[win]]) if donor_lung[win].any() else np.median(pixels[comp])
+        c_level = np.median(x[win][case_lung[win]]) if case_lung[win].any() else np.median(x[comp])
+        alpha = soft_footprint(comp, edge_sigma) * weight[0].numpy()
+        out = np.clip(x + alpha * (pixels - d_level + c_level - x), 0.0, 1.0).astype(np.float32)
+        return torch.from_numpy(out)[None], torch.from_numpy(comp)[None].to(torch.uint8)
+
+    return arm
 
 
 def score_arms(
