@@ -22,7 +22,15 @@ from torch.optim import Optimizer
 
 from ..errors import ConfigError, DatasetError
 from .image_pool import ImagePool
-from .runtime import GradScalers, autocast, maybe_channels_last, resolve_amp, unwrap, wrap_ddp
+from .runtime import (
+    GradScalers,
+    autocast,
+    maybe_channels_last,
+    resolve_amp,
+    resolve_channels_last,
+    unwrap,
+    wrap_ddp,
+)
 
 __all__ = ["MultiNetworkGanTrainer", "PrepareKeysBatch", "resolve_adversarial_loss"]
 
@@ -82,10 +90,14 @@ class MultiNetworkGanTrainer(Trainer):
         scaler_names: one gradient scaler per optimisation phase (used for float16 AMP only).
         epoch_length: iterations per epoch (default ``len(train_data_loader)``).
         non_blocking: non-blocking host-to-device copies.
-        amp: ``None`` automatic (float16 autocast + GradScaler on CUDA, off on CPU), or ``True``/``False``.
-        amp_dtype: ``"float16"``/``"bfloat16"`` to force the autocast dtype.
-        channels_last: convert networks and input batches to channels-last memory format (faster
-            convolutions with oneDNN on CPU and tensor cores on GPU).
+        amp: ``None`` automatic (float16 autocast + GradScaler on CUDA, float32 on CPU, where bfloat16
+            autocast measured slower; see :func:`~monai_gan_aug.engines.runtime.resolve_amp`), or
+            ``True`` (float16 on CUDA, bfloat16 on CPU) / ``False``.
+        amp_dtype: ``"float16"``/``"bfloat16"`` to force the autocast dtype (turns autocast on when
+            ``amp`` is ``None``). No gradient scaler for bfloat16.
+        channels_last: convert networks and input batches to channels-last memory format; ``None``
+            automatic (on with CUDA or CPU bfloat16 autocast, off for float32 on CPU, see
+            :func:`~monai_gan_aug.engines.runtime.resolve_channels_last`).
         compile: run the networks through ``torch.compile`` (checkpoints still hold the plain modules).
         compile_kwargs: arguments of ``torch.compile``.
         optim_set_to_none: ``zero_grad(set_to_none=...)``; ``True`` skips a memset per parameter.
@@ -109,7 +121,7 @@ class MultiNetworkGanTrainer(Trainer):
         non_blocking: bool = False,
         amp: bool | None = None,
         amp_dtype: str | None = None,
-        channels_last: bool = False,
+        channels_last: bool | None = False,
         compile: bool = False,
         compile_kwargs: dict | None = None,
         optim_set_to_none: bool = True,
@@ -134,8 +146,8 @@ class MultiNetworkGanTrainer(Trainer):
             decollate=False,  # outputs are dicts of floats, nothing to decollate
             to_kwargs=to_kwargs,
         )
-        self.channels_last = bool(channels_last)
         self.amp_dtype = resolve_amp(amp, device, amp_dtype)
+        self.channels_last = resolve_channels_last(channels_last, device, self.amp_dtype)
         self.amp = self.amp_dtype is not None
         # float16 needs loss scaling against underflow; bfloat16 has float32's exponent range and does not.
         self.scalers = GradScalers(scaler_names, enabled=self.amp_dtype == torch.float16, device_type=device.type)
