@@ -1,29 +1,21 @@
-"""Score difference-map lesion masks against exact / radiologist lesion masks, with simple baselines.
+"""Difference-map lesion masks vs real lesion masks (issue #18): calibrate on covidqu train, report once on val.
 
-Data sets:
+Thin command line over :mod:`monai_gan_aug.metrics.diffmap`. Two steps::
 
-* ``demo``: the embedded demo radiographs (``monai_gan_aug.data.demo.demo_dataset``), pneumonia
-  images of the held-out ``test`` patient split (twins of training images never reach it), whose
-  ``lesion_mask`` is exact (projection of the lesion volume);
-* ``covid``: ``../shared/data/covid_lesions`` (radiologist ground-glass + consolidation masks,
-  ``masks_lesion/``); no generator here was trained on these images.
+    # 1. settings on covidqu *train* COVID films: healing window/stride, polarity, smoothing,
+    #    absolute thresholds of both sources, k of 'brightest k %'
+    python scripts/eval_diffmap.py calibrate --out /tmp/dm18/calib.json --cache /tmp/dm18/cache
+    # 2. the table, once, on covidqu val (COVID films: scores; normal films: marked lung fraction)
+    #    and on covid_lesions (radiologist masks)
+    python scripts/eval_diffmap.py evaluate --settings /tmp/dm18/calib.json --out /tmp/dm18/eval.json \
+        --cache /tmp/dm18/cache
+    # 3. figure of the healing source on the package's demo radiographs (shared-data films are not committed)
+    python scripts/eval_diffmap.py figure --settings /tmp/dm18/calib.json --figure docs/images/diffmap_healing.png \
+        --out /tmp/dm18/figure.json
 
-Methods, all restricted to the same lung mask (the data set's own lung mask, ``--lung given``,
-or the shipped lung UNet's, ``--lung predicted``):
-
-* ``diffmap``: :class:`~monai_gan_aug.inferers.difference_map.DifferenceMapInferer` with the given
-  sick->healthy generator, band ``--low``..``--high``, ``--min-size``;
-* ``brightest{P}``: the brightest ``P`` % of lung pixels (opacities are bright);
-* ``otsu``: Otsu's threshold of the lung pixels' intensities, bright side;
-* ``whole_lung``: every lung pixel (upper bound on recall, a floor for Dice);
-* ``unet`` (with ``--unet``): a segmentation UNet trained on difference-map pseudo-labels by the
-  ``diffmap_segmentation`` bundle (input resized like in its training, sigmoid > 0.5, resized
-  back, cut to the lung).
-
-Per image: Dice and pixel accuracy (over the whole image); reported as means over images whose
-lesion mask is not empty. Usage::
-
-    python scripts/eval_diffmap.py --weights monai_gan_aug/weights/cyclegan_G_BA.pt --out /tmp/eval.json
+Sources: ``cyclegan`` (the shipped ``cyclegan_G_BA.pt``, or ``--g-ba``) and ``healing`` (the
+shipped ``lesion_inpaint.pt`` healthy class, or ``--healing-weights``). The previous version of
+this script (demo / covid_lesions with the band only) is in git history before issue #18.
 """
 
 from __future__ import annotations
@@ -37,189 +29,239 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from monai_gan_aug.data.datasets import manifest_dataset
-from monai_gan_aug.data.splits import patient_split
-from monai_gan_aug.inferers.difference_map import DifferenceMapInferer, generator_size, load_sick_to_healthy
-from monai_gan_aug.transforms.diffmap import band_mask
-from monai_gan_aug.transforms.io import LoadXRay
-from monai_gan_aug.transforms.lung import LungMask
+from monai_gan_aug.inferers.difference_map import load_healthy_source
+from monai_gan_aug.metrics import diffmap as dm
 
-COVID = ROOT.parent / "shared" / "data" / "covid_lesions" / "manifest.csv"
-BRIGHTEST = (10, 25)
+DATA = ROOT.parent / "shared" / "data"
 
 
-def dice(pred: np.ndarray, gt: np.ndarray) -> float:
-    denom = pred.sum() + gt.sum()
-    return float(2 * (pred & gt).sum() / denom) if denom else 1.0
-
-
-def otsu_threshold(values: np.ndarray, bins: int = 256) -> float:
-    """Otsu's threshold of a 1-D sample (maximises the between-class variance)."""
-    hist, edges = np.histogram(values, bins=bins)
-    centres = (edges[:-1] + edges[1:]) / 2
-    w0 = np.cumsum(hist)
-    w1 = w0[-1] - w0
-    m0 = np.cumsum(hist * centres) / np.maximum(w0, 1)
-    m1 = (np.sum(hist * centres) - np.cumsum(hist * centres)) / np.maximum(w1, 1)
-    between = w0 * w1 * (m0 - m1) ** 2
-    return float(centres[int(np.argmax(between))])
-
-
-def baselines(image: np.ndarray, lung: np.ndarray) -> dict[str, np.ndarray]:
-    inside = image[lung]
-    out = {"whole_lung": lung.copy()}
-    if inside.size == 0:
-        return {**out, "otsu": lung.copy(), **{f"brightest{p}": lung.copy() for p in BRIGHTEST}}
-    for p in BRIGHTEST:
-        out[f"brightest{p}"] = lung & (image >= np.percentile(inside, 100 - p))
-    out["otsu"] = lung & (image > otsu_threshold(inside))
+def _differences(
+    name: str, films: list[dict[str, Any]], net: torch.nn.Module, source: str, cache: Path | None, **kw: Any
+) -> list[np.ndarray]:
+    """Signed differences of ``films``, cached as ``<cache>/<name>.npz`` (keyed by source and settings)."""
+    path = None
+    if cache is not None:
+        tag = "_".join(f"{k}{v}" for k, v in sorted(kw.items()))
+        path = cache / f"{name}_{source}_{tag}.npz"
+        if path.is_file():
+            data = np.load(path)
+            if list(data["names"]) == [f["name"] for f in films]:
+                return [data[f"d{i}"] for i in range(len(films))]
+    start = time.perf_counter()
+    out = dm.film_differences(films, net, source, **kw)
+    print(f"  {name} {source} {kw}: {len(films)} films in {time.perf_counter() - start:.0f} s", flush=True)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez_compressed(
+            path, names=np.array([f["name"] for f in films]), **{f"d{i}": d for i, d in enumerate(out)}
+        )
     return out
 
 
-def _read_mask(path: str, shape: tuple[int, int]) -> np.ndarray:
-    with Image.open(path) as im:
-        m = np.asarray(im.convert("L")) > 0
-    if m.shape != shape:
-        raise ValueError(f"mask {path} is {m.shape}, image is {shape}")
-    return m
-
-
-def items_of(name: str, args: argparse.Namespace) -> list[dict[str, Any]]:
-    if name == "demo":
-        from monai_gan_aug.data.demo import demo_dataset
-
-        items = [it for it in demo_dataset() if it.get("lesion_mask")]
-        items = patient_split(items)[args.demo_split]
-    else:
-        items = manifest_dataset(args.covid)
-    return items[: args.max_images] if args.max_images else items
-
-
-def figure_row(img: np.ndarray, values: np.ndarray, pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
-    """``image | lesion map | difference-map mask | ground truth`` as one RGB row."""
-    from monai_gan_aug.transforms.diffmap import overlay_rgb
-    from monai_gan_aug.visualize import hot
-
-    grey = np.repeat((np.clip(img, 0, 1) * 255).astype(np.uint8)[..., None], 3, axis=-1)
-    gap = np.full((img.shape[0], 4, 3), 255, np.uint8)
-    parts = [grey, hot(values), overlay_rgb(img, pred), overlay_rgb(img, gt)]
-    return np.concatenate([x for p in parts for x in (p, gap)][:-1], axis=1)
-
-
-def unet_mask(unet: torch.nn.Module, img: torch.Tensor, lung: np.ndarray) -> np.ndarray:
-    """The pseudo-label UNet's mask at the image's size (resize + edge pad as in the bundle's training)."""
-    from monai.transforms import Resize, SpatialPad
-
-    size = int(unet.info.get("image_size", 64))
-    small = Resize(spatial_size=size, size_mode="longest", mode="area")(img)
-    hw = small.shape[-2:]
-    pad = SpatialPad((size, size), mode="edge")
-    (_, _), (top, _), (left, _) = pad.compute_pad_width(hw)
-    with torch.inference_mode():
-        prob = torch.sigmoid(unet(torch.as_tensor(pad(small))[None].float()))[0]
-    prob = prob[:, top : top + hw[0], left : left + hw[1]]
-    full = torch.nn.functional.interpolate(prob[None], size=tuple(img.shape[-2:]), mode="bilinear")[0, 0]
-    return (full.numpy() > 0.5) & lung
-
-
-def evaluate(name: str, net: torch.nn.Module, args: argparse.Namespace) -> dict[str, Any]:
-    loader, lung_net = LoadXRay(), LungMask()
-    inferer = DifferenceMapInferer(
-        low=args.low, high=args.high, min_size=args.min_size, output="map", smooth_sigma=args.smooth
+def calibrate(args: argparse.Namespace) -> dict[str, Any]:
+    rng = np.random.default_rng(args.seed)
+    covid_train = dm.covidqu_items(args.covidqu, "train", "covid")
+    films_all = dm.load_films(covid_train)
+    pick = sorted(rng.choice(len(films_all), size=min(args.n_films, len(films_all)), replace=False).tolist())
+    films = [films_all[i] for i in pick]
+    k, k_dices = dm.choose_brightest(films_all)
+    whole = dm.summarise(
+        dm.film_scores(films, [dm.baseline_masks(f["image"], f["lung"], (k,)) for f in films]), 200
     )
-    scores: dict[str, dict[str, list[float]]] = {}
-    skipped = 0
-    rows: list[np.ndarray] = []
-    items = items_of(name, args)
-    for item in items:
-        img = loader(item["image"])
-        hw = tuple(img.shape[-2:])
-        gt = _read_mask(item["lesion_mask"], hw)
-        if not gt.any():
-            skipped += 1
-            continue
-        lung = _read_mask(item["lung_mask"], hw) if args.lung == "given" else lung_net(img).numpy()[0] > 0
-        values = inferer(img[None], net, lung=torch.from_numpy(lung[None, None].astype(np.float32)))[
-            0, 0
-        ].numpy()
-        preds = {"diffmap": band_mask(values, args.low, args.high, args.min_size)}
-        preds.update(baselines(img.numpy()[0], lung))
-        if args.unet_net is not None:
-            preds["unet"] = unet_mask(args.unet_net, img.as_tensor(), lung)
-        if args.figure and name == "demo" and len(rows) < args.figure_rows:  # demo images only: shareable
-            rows.append(figure_row(img.numpy()[0], values, preds["diffmap"], gt))
-        for method, pred in preds.items():
-            s = scores.setdefault(method, {"dice": [], "accuracy": []})
-            s["dice"].append(dice(pred, gt))
-            s["accuracy"].append(float((pred == gt).mean()))
-    if rows:
-        from monai_gan_aug.visualize import save_rgb
+    print(f"brightest k on {len(films_all)} train COVID films: {k} % ({k_dices})", flush=True)
+    result: dict[str, Any] = {
+        "split": "covidqu train, label covid",
+        "n_films": len(films),
+        "films": [f["name"] for f in films],
+        "brightest_k": k,
+        "brightest_dice": k_dices,
+        "n_films_brightest": len(films_all),
+        "sources": {},
+        "baselines_on_these_films": {m: e["dice"][0] for m, e in whole.items()},
+    }
+    print(f"baselines on the {len(films)} films: {result['baselines_on_these_films']}", flush=True)
+    grids = {
+        "cyclegan": [{}],
+        "healing": [{"window": w, "stride": s} for w in args.windows for s in args.strides],
+    }
+    for source in args.sources:
+        net = load_healthy_source(source, args.g_ba if source == "cyclegan" else args.healing_weights)
+        trials = []
+        for geometry in grids[source]:
+            signed = _differences("train", films, net, source, args.cache, **geometry)
+            for polarity in ("abs", "positive"):
+                for smooth in args.smooth:
+                    t, d = dm.calibrate_absolute(films, signed, polarity, smooth)
+                    table = dm.summarise(
+                        dm.film_scores(
+                            films, [dm.source_masks(f, s, polarity, smooth, t) for f, s in zip(films, signed)]
+                        ),
+                        n_boot=200,
+                    )
+                    trial = {
+                        **geometry,
+                        "polarity": polarity,
+                        "smooth_sigma": smooth,
+                        "absolute": t,
+                        "dice_absolute": d,
+                        "dice": {m: e["dice"][0] for m, e in table.items()},
+                    }
+                    print(f"  {source} {trial}", flush=True)
+                    trials.append(trial)
+        top = max(tr["dice_absolute"] for tr in trials)
+        near = [tr for tr in trials if tr["dice_absolute"] >= top - args.tolerance]
+        # cost ~ number of windows per film: (1 / (window * stride))^2; the cheapest of the near-best wins
+        best = min(near, key=lambda tr: (1 / (tr.get("window", 1) * tr.get("stride", 1))) ** 2)
+        result["sources"][source] = {
+            "chosen": best,
+            "trials": trials,
+            "criterion": f"mean train Dice with the train-calibrated absolute threshold: the cheapest setting "
+            f"(fewest windows) within {args.tolerance} of the best",
+        }
+    return result
 
-        save_rgb(rows, args.figure)
-    table = {m: {k: float(np.mean(v)) for k, v in s.items()} for m, s in scores.items()}
-    return {"images": len(items) - skipped, "skipped_empty_gt": skipped, "methods": table}
+
+def evaluate(args: argparse.Namespace) -> dict[str, Any]:
+    settings = json.loads(Path(args.settings).read_text())
+    k = int(settings["brightest_k"])
+    nets = {
+        s: load_healthy_source(s, args.g_ba if s == "cyclegan" else args.healing_weights)
+        for s in settings["sources"]
+    }
+    sets = {
+        "covidqu val covid": dm.covidqu_items(args.covidqu, "val", "covid"),
+        "covidqu val normal": dm.covidqu_items(args.covidqu, "val", "normal"),
+        "covid_lesions": dm.covid_lesions_items(args.covid_lesions),
+    }
+    out: dict[str, Any] = {"settings": args.settings, "brightest_k": k, "tables": {}}
+    for name, items in sets.items():
+        if args.sets and name not in args.sets:
+            continue
+        if args.max_images:
+            items = items[: args.max_images]
+        films = dm.load_films(items)
+        if name == "covid_lesions":
+            films = [f for f in films if f["gt"] is not None and f["gt"].any()]
+        sources = {}
+        for source, net in nets.items():
+            chosen = settings["sources"][source]["chosen"]
+            geometry = {key: chosen[key] for key in ("window", "stride") if key in chosen}
+            signed = _differences(name.replace(" ", "_"), films, net, source, args.cache, **geometry)
+            sources[source] = (
+                signed,
+                {
+                    "polarity": chosen["polarity"],
+                    "smooth_sigma": chosen["smooth_sigma"],
+                    "absolute": chosen["absolute"],
+                },
+            )
+        table = dm.score_table(films, sources, k, n_boot=args.n_boot)
+        out["tables"][name] = {"n_films": len(films), "methods": table}
+        print(f"\n## {name} ({len(films)} films)\n", flush=True)
+        metrics = (
+            ("marked",)
+            if name == "covidqu val normal"
+            else ("dice", "precision", "recall", "accuracy", "marked")
+        )
+        print(dm.table_markdown(table, metrics), flush=True)
+        for method, entry in table.items():
+            if "dice_gain_vs_best_baseline" in entry:
+                g = entry["dice_gain_vs_best_baseline"]
+                print(
+                    f"  {method}: Dice - {g['baseline']} = {g['gain'][0]:+.3f} "
+                    f"(95 % CI {g['gain'][1]:+.3f} to {g['gain'][2]:+.3f})",
+                    flush=True,
+                )
+    return out
+
+
+def figure(args: argparse.Namespace) -> dict[str, Any]:
+    """Rows ``film | healed | map | thresholded map | ground truth`` of the healing source (``--method``)."""
+    from monai_gan_aug.visualize import save_rgb
+
+    settings = json.loads(Path(args.settings).read_text())
+    chosen = settings["sources"]["healing"]["chosen"]
+    if args.figure_data == "demo":  # the package's own demo radiographs: shareable
+        from monai_gan_aug.data.demo import demo_dataset
+        from monai_gan_aug.data.splits import patient_split
+
+        items = patient_split([it for it in demo_dataset() if it.get("lesion_mask")])["test"]
+    else:  # covidqu val COVID films: for looking at locally, never to commit (shared-data images)
+        items = dm.covidqu_items(args.covidqu, "val", "covid")
+    films = dm.load_films(items[args.figure_offset : args.figure_offset + args.figure_rows])
+    net = load_healthy_source("healing", args.healing_weights)
+    signed = dm.film_differences(films, net, "healing", window=chosen["window"], stride=chosen["stride"])
+    rows = []
+    for f, s in zip(films, signed):
+        masks = dm.source_masks(f, s, chosen["polarity"], chosen["smooth_sigma"], chosen["absolute"])
+        rows.append(dm.figure_row(f, s, masks[args.method], chosen["polarity"], chosen["smooth_sigma"]))
+    save_rgb(rows, args.figure)
+    from PIL import Image  # a 192-colour palette keeps the committed PNG small (< 400 KB)
+
+    with Image.open(args.figure) as im:
+        im.convert("RGB").quantize(colors=192, method=Image.Quantize.MEDIANCUT).save(
+            args.figure, optimize=True
+        )
+    return {
+        "figure": args.figure,
+        "data": args.figure_data,
+        "films": [f["name"] for f in films],
+        "method": args.method,
+        "healing": chosen,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("step", choices=("calibrate", "evaluate", "figure"))
+    p.add_argument("--covidqu", default=str(DATA / "covidqu"))
+    p.add_argument("--covid-lesions", default=str(DATA / "covid_lesions"))
+    p.add_argument("--sources", nargs="+", default=["cyclegan", "healing"], choices=["cyclegan", "healing"])
+    p.add_argument("--g-ba", default=None, help="sick->healthy CycleGAN generator (default: shipped)")
+    p.add_argument("--healing-weights", default=None, help="lesion inpainting generator (default: shipped)")
     p.add_argument(
-        "--weights", default=None, help="sick->healthy generator (default: shipped cyclegan_G_BA.pt)"
+        "--n-films", type=int, default=60, help="calibrate: train COVID films for the source settings"
     )
-    p.add_argument("--datasets", nargs="+", default=["demo", "covid"], choices=["demo", "covid"])
-    p.add_argument("--covid", default=str(COVID), help="covid_lesions manifest.csv")
     p.add_argument(
-        "--demo-split",
-        default="test",
-        choices=("train", "val", "test"),
-        help="patient split of the demo images (tune the band on val, report test)",
+        "--windows", type=float, nargs="+", default=[32, 48, 72], help="healing windows, reference px"
     )
-    p.add_argument("--lung", choices=("given", "predicted"), default="given")
-    p.add_argument("--low", type=float, default=0.3)
-    p.add_argument("--high", type=float, default=0.8)
-    p.add_argument("--min-size", type=int, default=20)
-    p.add_argument("--smooth", type=float, default=0.0)
+    p.add_argument("--strides", type=float, nargs="+", default=[0.5, 0.33])
+    p.add_argument("--tolerance", type=float, default=0.005, help="calibrate: Dice within which cheaper wins")
+    p.add_argument("--smooth", type=float, nargs="+", default=[0.0, 2.0])
+    p.add_argument("--settings", default=None, help="evaluate: the calibrate step's JSON")
     p.add_argument("--max-images", type=int, default=None)
     p.add_argument(
-        "--unet",
+        "--sets",
+        nargs="+",
         default=None,
-        help="also score a UNet trained on pseudo-labels (bundle runs/models/model.pt)",
+        choices=("covidqu val covid", "covidqu val normal", "covid_lesions"),
+        help="evaluate: only these sets (e.g. to fill the cache in parallel processes)",
     )
+    p.add_argument("--n-boot", type=int, default=2000)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--cache", type=Path, default=None, help="folder caching the films' differences (.npz)")
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--out", default=None, help="write the results as JSON here")
-    p.add_argument("--figure", default=None, help="PNG of demo examples: image | map | mask | ground truth")
+    p.add_argument("--figure", default=None, help="figure: the PNG to write")
+    p.add_argument("--figure-data", choices=("demo", "covidqu"), default="demo")
     p.add_argument("--figure-rows", type=int, default=4)
+    p.add_argument("--figure-offset", type=int, default=0)
+    p.add_argument("--method", default="otsu", help="figure: the thresholding shown (a source_masks name)")
+    p.add_argument("--out", required=True)
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
-    net = load_sick_to_healthy(args.weights)
-    args.unet_net = None
-    if args.unet:
-        from monai_gan_aug.networks.factory import load_network
-
-        args.unet_net = load_network(args.unet)
-    result: dict[str, Any] = {
-        "generator": str(args.weights or "shipped cyclegan_G_BA.pt"),
-        "generator_info": getattr(net, "info", {}),
-        "working_size": generator_size(net),
-        "lung": args.lung,
-        "demo_split": args.demo_split,
-        "unet": args.unet,
-        "band": [args.low, args.high],
-        "min_size": args.min_size,
-        "smooth_sigma": args.smooth,
-        "datasets": {},
-    }
-    for name in args.datasets:
-        start = time.perf_counter()
-        result["datasets"][name] = evaluate(name, net, args)
-        result["datasets"][name]["seconds"] = round(time.perf_counter() - start, 1)
-        print(name, json.dumps(result["datasets"][name], indent=1), flush=True)
-    if args.out:
-        Path(args.out).write_text(json.dumps(result, indent=2, default=str))
+    start = time.perf_counter()
+    if args.step != "calibrate" and not args.settings:
+        p.error(f"{args.step} needs --settings (the calibrate step's JSON)")
+    if args.step == "figure" and not args.figure:
+        p.error("figure needs --figure PATH.png")
+    result = {"calibrate": calibrate, "evaluate": evaluate, "figure": figure}[args.step](args)
+    result["seconds"] = round(time.perf_counter() - start, 1)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(result, indent=2, default=str))
     return 0
 
 
