@@ -24,6 +24,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--opacity-weights", default=None)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--size", type=int, default=200, help="side of each window in the figure")
+    parser.add_argument("--extent", choices=["loose", "tight"], default="tight",
+                        help="footprint span of the opacity arms; the covidqu rows' boxes are tight real-lesion boxes")
     args = parser.parse_args(argv)
     data = Path(args.data)
     if not (data / "covidqu" / "manifest.csv").is_file():
@@ -43,7 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
     opacity = load_network(args.opacity_weights or shipped_weights_path("lesion_opacity.pt"))
     repaint = load_network(shipped_weights_path("lesion_inpaint.pt"))
-    gan, base, prev = sc.generator_arm(opacity), sc.baseline_arm(), sc.generator_arm(repaint, class_index=1)
+    gan, base = sc.generator_arm(opacity, extent=args.extent), sc.baseline_arm(extent=args.extent)
+    prev = sc.generator_arm(repaint, class_index=1)
     cases = sc.covidqu_cases(data / "covidqu", "val", n=12, seed=args.seed)[::4]
     cases += sc.kermany_cases(data / "kermany", "test", n=2, seed=args.seed)
     rg1 = LoadXRay()(get_testdata_file("RG1_UNCR.dcm"))

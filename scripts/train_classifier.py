@@ -114,13 +114,21 @@ def preload_regions(rows: list[dict], size: int, per_film: int, folder: Path) ->
 
 
 def covidqu_data(folder: Path, per_film: int, size: int, seed: int,
-                 away_negatives: int = 0) -> tuple[dict[str, list[dict]], dict]:
-    """Train / held-out windows from the covidqu ``train`` split only, split by film; and split notes."""
+                 away_negatives: int = 0, context: float = REGION_CONTEXT,
+                 population: str = "all") -> tuple[dict[str, list[dict]], dict]:
+    """Train / held-out windows from the covidqu ``train`` split only, split by film; and split notes.
+
+    The split into parts is made on all train films first (so a film is on the same side whatever
+    ``population`` keeps), then the films of other populations are dropped.
+    """
+    from monai_gan_aug.data.covidqu import select_population
+
     rows = covidqu_rows(folder, "train")
     parts = patient_split(rows, fractions=(0.85, 0.15, 0.0), seed=0)  # ``patient`` is the file stem: by film
+    parts = {name: select_population(part, population) for name, part in parts.items()}
     pool = [b for r in parts["train"] if r["label"] == "covid" for b in manifest_boxes(r["bbox"])]
     data = {name: [{"image": it["image"], "label": it["label"]}
-                   for it in covidqu_region_items(folder, parts[name], per_film, size, seed=seed, pool=pool,
+                   for it in covidqu_region_items(folder, parts[name], per_film, size, seed=seed, pool=pool, context=context,
                                                   away_negatives=away_negatives)]
             for name in ("train", "val")}
     films = {name: {lab: sum(r["label"] == lab for r in parts[name]) for lab in ("normal", "covid")}
@@ -129,20 +137,20 @@ def covidqu_data(folder: Path, per_film: int, size: int, seed: int,
 
 
 def covidqu_val_report(model: XRayClassifier, folder: Path, per_film: int, size: int, seed: int,
-                       threshold: float) -> dict:
+                       threshold: float, context: float = REGION_CONTEXT) -> dict:
     """Score the trained judge once on the covidqu ``val`` split (never used for selection).
 
     Real lesion boxes of COVID films vs val lesion boxes transplanted onto normal films (as the
     scorecard places them), and windows on COVID films away from the infection mask.
     """
     rows = covidqu_rows(folder, "val")
-    items = covidqu_region_items(folder, rows, per_film, size, seed=seed)
+    items = covidqu_region_items(folder, rows, per_film, size, seed=seed, context=context)
     probs, labels = predict(model, items)
     out = {"at_0.5": binary_scores(probs, labels, 0.5), "at_youden_heldout": binary_scores(probs, labels, threshold)}
     first = [i for i, it in enumerate(items) if it["label"] == 0 and (i == 0 or items[i - 1]["film"] != it["film"])]
     out["normal_first_box_called_pneumonia"] = float((probs[first] >= 0.5).float().mean())
     out["normal_first_box_n"] = len(first)
-    away = covidqu_away_items(folder, rows, size, seed=seed)
+    away = covidqu_away_items(folder, rows, size, seed=seed, context=context)
     covid_films = sum(r["label"] == "covid" for r in rows)
     if away:
         pa, _ = predict(model, away)
@@ -233,6 +241,12 @@ def parse_args() -> argparse.Namespace:
                         "(needs --region-crops)")
     p.add_argument("--away-negatives", type=int, default=0,
                    help="covidqu: also this many lesion-free boxes per COVID film as negatives (0: only normal films)")
+    p.add_argument("--context", type=float, default=REGION_CONTEXT,
+                   help="covidqu region judge: window side over the box's longer side (2: the box and as much "
+                        "again around it; 1: the box only); stored in the weights' info and used when scoring")
+    p.add_argument("--population", choices=("all", "adult"), default="all",
+                   help="covidqu: 'adult' drops the 171 paediatric (Kermany) normal films of the train split "
+                        "(monai_gan_aug.data.covidqu)")
     p.add_argument("--region-crops", type=int, default=0,
                    help="train the region judge on this many lung-region windows per film (0: whole films)")
     p.add_argument("--size", type=int, default=160, help="working size (px)")
@@ -262,7 +276,7 @@ def main() -> None:
     split_notes: dict = {}
     if covidqu:
         data, split_notes = covidqu_data(args.data / "covidqu", args.region_crops, args.size, args.seed,
-                                         args.away_negatives)
+                                         args.away_negatives, args.context, args.population)
     else:
         rows = [r for r in read_manifest(args.data / "kermany") if r["label"] in LABELS]
         split = patient_split(rows, fractions=(0.7, 0.15, 0.15), seed=0)
@@ -342,11 +356,12 @@ def main() -> None:
         train_minutes = round((time.time() - train_start) / 60, 1)
         interim = {"task": "covidqu region judge (interim save before the val report)", "heldout_auc": best["auc"]}
         save_network(model, "xray_classifier", kwargs, args.out, info=interim)
-        report = covidqu_val_report(model, args.data / "covidqu", args.region_crops, args.size, args.seed, t_youden)
+        report = covidqu_val_report(model, args.data / "covidqu", args.region_crops, args.size, args.seed, t_youden,
+                                    args.context)
         log(f"covidqu val (reported once, not used for selection): {json.dumps(report)}")
         info = {
             "task": "region judge, covid lesion (1) vs normal lung region (0), covidqu adult films: windows "
-                    f"({REGION_CONTEXT}x the longer side, region_window) around up to {args.region_crops} real lesion "
+                    f"({args.context}x the longer side, region_window) around up to {args.region_crops} real lesion "
                     f"boxes per COVID film vs {args.region_crops} real lesion boxes transplanted onto each normal film "
                     "and clipped to its lung (covidqu_region_items)"
                     + (f", plus up to {args.away_negatives} lesion-free boxes per COVID film as negatives"
@@ -357,6 +372,8 @@ def main() -> None:
             **split_notes,
             "windows_normal_covid": {n: counts[n] for n in ("train", "val")},
             "working_size": args.size,
+            "context": args.context,
+            "population": args.population,
             "preprocessing": "region_window (native-resolution crop, resampled), then longest side to working_size, "
                              "(x-0.5)/0.25",
             "epochs_run": epochs_run,

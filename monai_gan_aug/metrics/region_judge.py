@@ -39,6 +39,7 @@ from ..utils.weights import shipped_weights_path
 __all__ = [
     "REGION_JUDGE_WEIGHTS",
     "COVIDQU_REGION_JUDGE_WEIGHTS",
+    "judge_context",
     "REGION_JUDGES",
     "REGION_CONTEXT",
     "manifest_boxes",
@@ -136,12 +137,22 @@ def load_region_judge(device: str | torch.device = "cpu", path: str | None = Non
 
 
 @torch.no_grad()
+def judge_context(judge) -> float:
+    """Window side over box side a region judge was trained with (``info["context"]``; default 2)."""
+    info = getattr(judge, "info", None) or {}
+    return float(info.get("context", REGION_CONTEXT))
+
+
 def region_pneumonia_probability(
-    judge, images: Sequence[torch.Tensor], boxes: Sequence[Sequence[float]], context: float = REGION_CONTEXT
+    judge, images: Sequence[torch.Tensor], boxes: Sequence[Sequence[float]], context: float | None = None
 ) -> torch.Tensor:
-    """The region judge's P(pneumonia) ``(N,)`` of the window around each ``boxes[i]`` in ``images[i]``."""
+    """The region judge's P(pneumonia) ``(N,)`` of the window around each ``boxes[i]`` in ``images[i]``.
+
+    ``context``: window side over the box's longer side; ``None``: the judge's own (:func:`judge_context`).
+    """
     from ..networks.classifier import pneumonia_probability
 
+    context = judge_context(judge) if context is None else context
     if len(images) != len(boxes):
         raise InvalidImageError(f"{len(images)} images for {len(boxes)} boxes")
     windows = torch.stack([region_window(torch.as_tensor(im), b, judge.spatial_size, context) for im, b in zip(images, boxes)])

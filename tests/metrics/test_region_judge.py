@@ -82,6 +82,22 @@ def test_region_probability_scores_each_window():
         region_pneumonia_probability(judge, images, [[10, 10, 30, 30]])
 
 
+def test_region_probability_uses_the_judges_own_context():
+    from monai_gan_aug.metrics.region_judge import REGION_CONTEXT, judge_context
+
+    torch.manual_seed(0)
+    judge = XRayClassifier(spatial_size=32, block_inplanes=(4, 8, 8, 8))
+    images, boxes = [torch.rand(1, 96, 96)], [[30, 30, 60, 60]]
+    assert judge_context(judge) == REGION_CONTEXT  # no info: the default window
+    wide = region_pneumonia_probability(judge, images, boxes)
+    judge.info = {"context": 1.0}  # as train_classifier.py --context 1.0 records it
+    assert judge_context(judge) == 1.0
+    own = region_pneumonia_probability(judge, images, boxes)
+    assert torch.equal(own, region_pneumonia_probability(judge, images, boxes, context=1.0))
+    assert torch.equal(wide, region_pneumonia_probability(judge, images, boxes, context=REGION_CONTEXT))
+    assert not torch.equal(own, wide)
+
+
 def test_load_region_judge_refuses_the_whole_film_judge():
     with pytest.raises(CheckpointError, match="whole-film"):
         load_region_judge(path=str(shipped_weights_path(JUDGE_WEIGHTS)))
