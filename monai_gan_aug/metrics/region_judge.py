@@ -136,13 +136,13 @@ def load_region_judge(device: str | torch.device = "cpu", path: str | None = Non
     return judge
 
 
-@torch.no_grad()
 def judge_context(judge) -> float:
     """Window side over box side a region judge was trained with (``info["context"]``; default 2)."""
     info = getattr(judge, "info", None) or {}
     return float(info.get("context", REGION_CONTEXT))
 
 
+@torch.no_grad()
 def region_pneumonia_probability(
     judge, images: Sequence[torch.Tensor], boxes: Sequence[Sequence[float]], context: float | None = None
 ) -> torch.Tensor:
