@@ -1,6 +1,6 @@
 """Difference-map lesion masks vs real lesion masks (issue #18): calibrate on covidqu train, report once on val.
 
-Thin command line over :mod:`monai_gan_aug.metrics.diffmap`. Two steps::
+Thin command line over :mod:`monai_gan_aug.metrics.diffmap`. Steps::
 
     # 1. settings on covidqu *train* COVID films: healing window/stride, polarity, smoothing,
     #    absolute thresholds of both sources, k of 'brightest k %'
@@ -11,7 +11,9 @@ Thin command line over :mod:`monai_gan_aug.metrics.diffmap`. Two steps::
         --cache /tmp/dm18/cache
     # 3. figure of the healing source on the package's demo radiographs (shared-data films are not committed)
     python scripts/eval_diffmap.py figure --settings /tmp/dm18/calib.json --figure docs/images/diffmap_healing.png \
-        --out /tmp/dm18/figure.json
+        --method "absolute (train)" --figure-rows 3 --out /tmp/dm18/figure.json
+    # 4. pseudo-label UNet trained on healing masks of covidqu train COVID films, scored like the maps
+    python scripts/eval_diffmap.py unet --settings /tmp/dm18/calib.json --cache /tmp/dm18/cache --out /tmp/dm18/unet.json
 
 Sources: ``cyclegan`` (the shipped ``cyclegan_G_BA.pt``, or ``--g-ba``) and ``healing`` (the
 shipped ``lesion_inpaint.pt`` healthy class, or ``--healing-weights``). The previous version of
@@ -215,9 +217,101 @@ def figure(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def _resize(x: np.ndarray, size: int, mode: str) -> torch.Tensor:
+    t = torch.as_tensor(np.asarray(x, dtype=np.float32))[None, None]
+    kw = {"align_corners": False, "antialias": True} if mode == "bilinear" else {}
+    return torch.nn.functional.interpolate(t, size=(size, size), mode=mode, **kw)[0]
+
+
+def unet(args: argparse.Namespace) -> dict[str, Any]:
+    """Pseudo-label UNet: train on healing masks (train-calibrated threshold) of covidqu train COVID films, score val."""
+    from monai.losses import DiceCELoss
+    from monai.networks.nets import UNet
+
+    settings = json.loads(Path(args.settings).read_text())
+    chosen = settings["sources"]["healing"]["chosen"]
+    k = int(settings["brightest_k"])
+    geometry = {"window": chosen["window"], "stride": chosen["stride"]}
+    kw = {
+        "polarity": chosen["polarity"],
+        "smooth_sigma": chosen["smooth_sigma"],
+        "absolute": chosen["absolute"],
+    }
+    net_h = load_healthy_source("healing", args.healing_weights)
+    rng = np.random.default_rng(args.seed)
+    items = dm.covidqu_items(args.covidqu, "train", "covid")
+    pick = sorted(rng.choice(len(items), size=min(args.unet_films, len(items)), replace=False).tolist())
+    films = dm.load_films([items[i] for i in pick])
+    signed = _differences("unet_train", films, net_h, "healing", args.cache, **geometry)
+    size = args.unet_size
+    xs = torch.stack([_resize(f["image"], size, "bilinear") for f in films])
+    ys = torch.stack(
+        [
+            _resize(dm.source_masks(f, s, **kw)[args.unet_label], size, "nearest")
+            for f, s in zip(films, signed)
+        ]
+    )
+    torch.manual_seed(args.seed)
+    model = UNet(2, 1, 1, channels=(16, 32, 64, 128), strides=(2, 2, 2), num_res_units=1)
+    opt = torch.optim.Adam(model.parameters(), 1e-3)
+    loss_fn = DiceCELoss(sigmoid=True)
+    start, it, losses = time.perf_counter(), 0, []
+    while time.perf_counter() - start < args.unet_minutes * 60:
+        idx = torch.randint(0, len(films), (8,))
+        x, y = xs[idx], ys[idx]
+        if it % 2:
+            x, y = x.flip(-1), y.flip(-1)
+        loss = loss_fn(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+        it += 1
+    model.eval()
+    out: dict[str, Any] = {
+        "label": args.unet_label,
+        "films": len(films),
+        "iterations": it,
+        "train_seconds": round(time.perf_counter() - start, 1),
+        "final_loss": float(np.mean(losses[-50:])),
+        "tables": {},
+    }
+    print(f"UNet: {it} iterations, loss {out['final_loss']:.3f}", flush=True)
+    sets = {
+        "covidqu val covid": dm.covidqu_items(args.covidqu, "val", "covid"),
+        "covidqu val normal": dm.covidqu_items(args.covidqu, "val", "normal"),
+        "covid_lesions": dm.covid_lesions_items(args.covid_lesions),
+    }
+    for name, its in sets.items():
+        vf = [
+            f
+            for f in dm.load_films(its)
+            if name != "covid_lesions" or (f["gt"] is not None and f["gt"].any())
+        ]
+        masks = []
+        with torch.inference_mode():
+            for f in vf:
+                prob = torch.sigmoid(model(_resize(f["image"], size, "bilinear")[None]))
+                full = torch.nn.functional.interpolate(prob, size=f["image"].shape, mode="bilinear")[
+                    0, 0
+                ].numpy()
+                m = {"pseudo-label UNet (healing)": (full > 0.5) & f["lung"]}
+                m.update(dm.baseline_masks(f["image"], f["lung"], (k,)))
+                masks.append(m)
+        scores = dm.film_scores(vf, masks)
+        table = dm.summarise(scores, args.n_boot)
+        for method, gain in dm.dice_gains(scores, args.n_boot).items():
+            table[method]["dice_gain_vs_best_baseline"] = gain
+        out["tables"][name] = {"n_films": len(vf), "methods": table}
+        print(f"\n## {name} ({len(vf)} films)\n", flush=True)
+        print(dm.table_markdown(table, ("dice", "precision", "recall", "accuracy", "marked")), flush=True)
+        print(table["pseudo-label UNet (healing)"].get("dice_gain_vs_best_baseline"), flush=True)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("step", choices=("calibrate", "evaluate", "figure"))
+    p.add_argument("step", choices=("calibrate", "evaluate", "figure", "unet"))
     p.add_argument("--covidqu", default=str(DATA / "covidqu"))
     p.add_argument("--covid-lesions", default=str(DATA / "covid_lesions"))
     p.add_argument("--sources", nargs="+", default=["cyclegan", "healing"], choices=["cyclegan", "healing"])
@@ -250,6 +344,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--figure-rows", type=int, default=4)
     p.add_argument("--figure-offset", type=int, default=0)
     p.add_argument("--method", default="otsu", help="figure: the thresholding shown (a source_masks name)")
+    p.add_argument("--unet-films", type=int, default=300, help="unet: covidqu train COVID films")
+    p.add_argument("--unet-size", type=int, default=128)
+    p.add_argument("--unet-minutes", type=float, default=15)
+    p.add_argument(
+        "--unet-label", default="absolute (train)", help="unet: the healing mask used as pseudo-label"
+    )
     p.add_argument("--out", required=True)
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -258,7 +358,7 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"{args.step} needs --settings (the calibrate step's JSON)")
     if args.step == "figure" and not args.figure:
         p.error("figure needs --figure PATH.png")
-    result = {"calibrate": calibrate, "evaluate": evaluate, "figure": figure}[args.step](args)
+    result = {"calibrate": calibrate, "evaluate": evaluate, "figure": figure, "unet": unet}[args.step](args)
     result["seconds"] = round(time.perf_counter() - start, 1)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2, default=str))
