@@ -35,7 +35,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="footprint span of the opacity arms (GAN and baseline): 'tight' matches boxes drawn "
                              "around real lesions, as the covidqu group's are")
     parser.add_argument("--arms", nargs="+", default=None, help="subset of arm names to run")
-    parser.add_argument("--forensic-steps", type=int, default=300)
+    parser.add_argument("--forensic-steps", type=int, default=300, help="0: no forensic test")
+    parser.add_argument("--covidqu-judge", default="covidqu",
+                        help="region judge of the covidqu group: a shipped name (covidqu, covidqu_local) or a file")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--json", default=None, help="write the results here")
@@ -64,14 +66,16 @@ def main(argv: list[str] | None = None) -> int:
     }
     if args.arms:
         arms = {k: v for k, v in arms.items() if k in args.arms}
-    judges = {"covidqu": load_region_judge(which="covidqu"), "kermany": load_region_judge(which="kermany")}
+    cj = args.covidqu_judge
+    judges = {"covidqu": load_region_judge(path=cj) if Path(cj).is_file() else load_region_judge(which=cj),
+              "kermany": load_region_judge(which="kermany")}
     results = {}
     for group in args.groups:
         t0 = time.time()
         group_arms = dict(arms)
         if group == "covidqu":
             cases = sc.covidqu_cases(data / "covidqu", "val", args.n, args.seed)
-            real = sc.real_lesion_crops(data / "covidqu", "val")
+            real = sc.real_lesion_crops(data / "covidqu", "val") if args.forensic_steps > 0 else None
             if not args.arms or "real lesion transplant" in args.arms:
                 # control: real *train* lesions moved into the val boxes (never the forensic reference's pixels)
                 group_arms["real lesion transplant"] = sc.transplant_arm(sc.real_lesion_donors(data / "covidqu", "train"))

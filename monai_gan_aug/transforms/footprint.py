@@ -90,7 +90,7 @@ CENTRE_JITTER = 0.12
 MAIN_RADIUS = 0.42
 MAX_ELONGATION = 3.0
 EDGE_MARGIN = 0.12  # border band of the region (fraction of its bbox side) where the score drops
-EDGE_WEIGHT = 3.0
+EDGE_WEIGHT = 6.0  # 3 until 2026-12-08: tight boxes then cut 35 % of footprints along the outline (docs/lesion_footprints.md)
 MAX_BLOBS = 3
 
 _S4 = ndimage.generate_binary_structure(2, 1)
