@@ -1,7 +1,9 @@
 """``monai-gan-aug synthesize``: offline GAN augmentation of a data set into a new folder.
 
-Every input image gets ``K`` synthetic variants (healthy->pneumonia translation, or pneumonia
-painted into a drawn region), written with ``SaveXRay`` and marked synthetic, plus a
+Every input image gets ``K`` synthetic variants (healthy->pneumonia translation, pneumonia
+painted into a drawn region, or -- ``pix2pix`` -- the film's own lesion region kept bit-identical
+and new surroundings generated around it, Xing et al.), written with ``SaveXRay`` and marked
+synthetic, plus a
 ``manifest.csv`` in the shared manifest layout (``file,label,patient,...``, readable by
 ``monai_gan_aug.data.datasets.manifest_dataset``) recording per output its source image, the
 generator (weights file name and sha256 prefix), the seed and the region. ``patient`` is the
@@ -57,10 +59,19 @@ def _items(path: str) -> list[dict[str, Any]]:
         raise
 
 
-def _chosen(items: list[dict[str, Any]], mode: str) -> list[dict[str, Any]]:
-    """``translate`` turns healthy images into pneumonia: labelled non-healthy images are skipped."""
+def _chosen(items: list[dict[str, Any]], mode: str, region: str = "boxes") -> list[dict[str, Any]]:
+    """``translate`` turns healthy images into pneumonia: labelled non-healthy images are skipped.
+
+    ``pix2pix`` keeps a film's lesion region: only films with boxes (``region="boxes"``) or a lesion
+    mask (``region="mask"``; of a film with boxes or a non-healthy label) qualify.
+    """
     if mode == "translate":
         return [it for it in items if it.get("class_index", 0) == 0]
+    if mode == "pix2pix":
+        if region == "boxes":
+            return [it for it in items if it.get("boxes")]
+        # a lesion mask of a film with boxes or of a non-healthy film (healthy films have empty masks)
+        return [it for it in items if it.get("lesion_mask") and (it.get("boxes") or it.get("class_index", 1) != 0)]
     return list(items)
 
 
@@ -105,7 +116,7 @@ def _names(args: argparse.Namespace, item: dict[str, Any], k: int) -> tuple[Path
     """Output paths of variant ``k`` of ``item``, relative to ``--out``: image and lesion mask (lesion mode)."""
     name = f"{_stem(item['image'])}_{args.mode}_{k}"
     image = Path("images") / f"{name}{_EXT[args.format]}"
-    return image, (Path("masks_lesion") / f"{name}.png" if args.mode == "lesion" else None)
+    return image, (Path("masks_lesion") / f"{name}.png" if args.mode in ("lesion", "pix2pix") else None)
 
 
 def _check_plan(args: argparse.Namespace, items: list[dict[str, Any]]) -> None:
@@ -157,6 +168,8 @@ def _variant(args: argparse.Namespace, item: dict[str, Any], image: Any, index: 
         "lesion_mask_file": mask_file.as_posix() if mask_file else "",
     }
     mask = None
+    if args.mode == "pix2pix":
+        return _pix2pix_variant(args, item, image, seed, row, tools)
     if args.mode == "translate":
         out = tools["augment"](image, seed=seed)
     else:
@@ -176,14 +189,59 @@ def _variant(args: argparse.Namespace, item: dict[str, Any], image: Any, index: 
     return row, out, mask
 
 
+def _pix2pix_keep(item: dict[str, Any], image: Any, region: str) -> tuple[Any, Any]:
+    """Kept region ``(1, H, W)`` of a film and its label: the boxes or the lesion mask, at native size."""
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    from ..data.pathology import KeepMask
+    from ..errors import RegionError
+
+    lesion = None
+    if item.get("lesion_mask"):
+        with Image.open(item["lesion_mask"]) as im:
+            arr = np.asarray(im.convert("L"))
+        if arr.shape != tuple(image.shape[-2:]):
+            raise RegionError(f"{item['lesion_mask']}: lesion mask {arr.shape} does not match the image")
+        lesion = torch.from_numpy((arr > max(int(arr.max()) // 2, 0))[None].astype(np.float32))
+    if region == "mask":
+        if lesion is None or not lesion.any():
+            raise RegionError(f"{item['image']}: --region mask needs a non-empty lesion mask")
+        return lesion, lesion
+    keep = torch.as_tensor(KeepMask()(image, item["boxes"])).float()
+    return keep, (lesion if lesion is not None else keep)
+
+
+def _pix2pix_variant(args: argparse.Namespace, item: dict[str, Any], image: Any, seed: int, row: dict[str, Any],
+                     tools: dict[str, Any]) -> tuple[dict[str, Any], Any, Any]:
+    """Variant of ``pix2pix`` mode: kept region bit-identical, surroundings generated (seeded dropout)."""
+    net, sha = tools["p2p"]
+    keep, label = _pix2pix_keep(item, image, args.region)
+    out = tools["p2p_inferer"](image[None], net, keep_mask=keep[None], seed=seed if args.n_per_image > 1 else None)[0]
+    region = {"kind": args.region, "boxes": item.get("boxes") if args.region == "boxes" else None,
+              "mask": item.get("lesion_mask") if args.region == "mask" else None}
+    generator = Path(args.weights).name if args.weights else "pix2pix_pathology.pt"
+    out.meta["gan_augment"] = json.dumps({"generator": generator, "generator_sha256": sha, "region": region,
+                                          "mode": "pix2pix", "seed": seed})
+    row.update(label=item.get("label") or "pneumonia", generator=generator, generator_sha256=sha,
+               region=json.dumps(region))
+    return row, out, label
+
+
 def _write_variant(args: argparse.Namespace, row: dict[str, Any], out: Any, mask: Any) -> None:
     """Write a variant's image and lesion mask together: both, or (on failure) neither that was new."""
     from ..transforms.io import SaveXRay
     from ..utils.atomic import atomic_write
 
     record = json.loads(out.meta["gan_augment"])
-    what = "healthy->pneumonia translation" if args.mode == "translate" else "pneumonia inserted in a drawn region"
+    what = {"translate": "healthy->pneumonia translation", "lesion": "pneumonia inserted in a drawn region",
+            "pix2pix": "real lesion region kept bit-identical, surroundings generated (pix2pix)"}[args.mode]
+    bits = 16
+    if args.mode == "pix2pix":  # the input's bit depth, as `monai-gan-aug edit` does
+        bits = 8 if int(out.meta.get("bits_stored", 16) or 16) <= 8 else 16
     saver = SaveXRay(
+        png_bits=bits,
         overwrite=args.overwrite,
         synthetic=True,
         description=(
@@ -241,21 +299,41 @@ def cmd_synthesize(args: argparse.Namespace) -> int:
     from ._checks import check_feather
 
     args.out = Path(args.out)
+    if args.feather is None:
+        args.feather = 0.0 if args.mode == "pix2pix" else 8.0
     default_device(args.device)  # an unknown or absent device is a clear error, not a checkpoint error
-    items = _chosen(_items(args.input), args.mode)[: args.max_images]
+    items = _chosen(_items(args.input), args.mode, args.region)[: args.max_images]
     if not items:
         raise DatasetError(
-            f"no eligible images in {args.input} for mode {args.mode!r} (translate needs healthy ones)"
+            f"no eligible images in {args.input} for mode {args.mode!r} (translate needs healthy ones, "
+            f"pix2pix films with lesion boxes or masks)"
         )
     _check_plan(args, items)
     tools: dict[str, Any] = {
         "load": LoadXRay() if args.max_pixels is None else LoadXRay(max_size=args.max_pixels),
-        "augment": GANAugment(args.mode, args.weights, args.device),
-        "region": RandRegionMask(
-            num_boxes=args.num_boxes, clip_to_lung=args.lung != "none", feather=args.feather
-        ),
     }
-    tools["augment"].generator()  # load (and check) the weights before any output is written
+    if args.mode == "pix2pix":
+        from ..data.pathology import PathologyCompositeInferer
+        from ..transforms.augment import load_generator
+        from ..utils.weights import shipped_weights_path
+
+        net, sha = load_generator(args.weights or shipped_weights_path("pix2pix_pathology.pt"), args.device)
+        if getattr(net, "in_channels", 2) != 2:
+            from ..errors import ConfigError
+
+            raise ConfigError(f"mode 'pix2pix' needs a pix2pix_pathology generator (2 input channels), "
+                              f"got {type(net).__name__} with {getattr(net, 'in_channels', '?')}")
+        tools["p2p"] = (net, sha)
+        tools["p2p_inferer"] = PathologyCompositeInferer(
+            size=int(getattr(net, "info", {}).get("working_size", 128)), feather=args.feather,
+            norm_stats=args.norm_stats,
+        )
+    else:
+        tools["augment"] = GANAugment(args.mode, args.weights, args.device)
+        tools["region"] = RandRegionMask(
+            num_boxes=args.num_boxes, clip_to_lung=args.lung != "none", feather=args.feather
+        )
+        tools["augment"].generator()  # load (and check) the weights before any output is written
     rows: list[dict[str, Any]] = []
     skipped: list[str] = []
     bar = tqdm(total=len(items) * args.n_per_image, desc="synthesizing", unit="image", disable=args.quiet)
@@ -264,7 +342,7 @@ def cmd_synthesize(args: argparse.Namespace) -> int:
         for i, item in enumerate(items):
             try:
                 image = tools["load"](item["image"])
-                if args.mode == "lesion":
+                if args.mode in ("lesion", "pix2pix"):
                     check_feather(args.feather, image.shape[-2:])
                 made = [_variant(args, item, image, i, k, tools) for k in range(args.n_per_image)]
             except (ImageReadError, InvalidImageError, RegionError) as exc:
@@ -311,10 +389,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="output folder (images/, masks_lesion/, manifest.csv)")
     p.add_argument(
         "--mode",
-        choices=("translate", "lesion"),
+        choices=("translate", "lesion", "pix2pix"),
         required=True,
-        help="translate: healthy images -> pneumonia (CycleGAN G_AB); lesion: pneumonia in a drawn region",
+        help="translate: healthy images -> pneumonia (CycleGAN G_AB); lesion: pneumonia in a drawn region; "
+        "pix2pix: keep each film's lesion boxes/mask bit-identical and generate new surroundings "
+        "(labels: the original boxes/masks; 8-bit in gives 8-bit out)",
     )
+    p.add_argument("--region", choices=("boxes", "mask"), default="boxes",
+                   help="pix2pix mode: kept region = the manifest's lesion boxes, or the lesion mask itself")
+    p.add_argument("--norm-stats", choices=("running", "image"), default="running",
+                   help="pix2pix mode: batch-norm statistics, the network's running ones or the image's own "
+                   "(pix2pix's test-time behaviour; no effect on instance-norm generators)")
     p.add_argument("--n-per-image", type=positive_int, default=1, help="synthetic variants per input image")
     p.add_argument("--seed", type=seed_int, default=0)
     p.add_argument("--weights", help="generator checkpoint (default: the shipped weights of the mode)")
@@ -326,8 +411,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="lesion mode: keep regions in the lung (the item's lung mask, else predicted)",
     )
     p.add_argument("--num-boxes", type=positive_int, default=1, help="lesion mode: boxes per region")
-    p.add_argument("--feather", type=nonnegative_float, default=8,
-                   help="lesion mode: blend band in pixels (at most a quarter of an image's shorter side)")
+    p.add_argument("--feather", type=nonnegative_float, default=None,
+                   help="lesion mode: blend band in pixels (at most a quarter of an image's shorter side; "
+                   "default 8); pix2pix mode: blend band OUTSIDE the kept region (default 0: the generated "
+                   "surroundings meet the kept pixels directly)")
     p.add_argument("--max-images", type=positive_int, default=None,
                    help="use at most this many input images (default: all)")
     p.add_argument("--max-pixels", type=positive_int,

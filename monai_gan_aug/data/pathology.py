@@ -24,6 +24,7 @@ the original box pixels back at native resolution (bit-identical), see its docst
 from __future__ import annotations
 
 import csv
+import hashlib
 import os
 import re
 from collections.abc import Hashable, Mapping, Sequence
@@ -60,6 +61,12 @@ from .datasets import IMAGE_SUFFIXES, dataset_from_path, manifest_dataset
 from .splits import patient_split
 
 __all__ = [
+    "covidqu_pathology_datalist",
+    "region_bank",
+    "RandRealRegionKeepMaskd",
+    "LesionKeepMaskd",
+    "SaveXRayLikeInputd",
+    "load_initial_weights",
     "pathology_items",
     "pathology_datalist",
     "box_csv_datalist",
@@ -134,6 +141,7 @@ def pathology_datalist(
     box_repeat: int = 1,
     demo_kwargs: Mapping[str, Any] | None = None,
     require_boxes: bool = True,
+    covidqu_kwargs: Mapping[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
     """Training items of the pathology-preserving Pix2Pix.
 
@@ -147,6 +155,8 @@ def pathology_datalist(
         box_repeat: over-sampling of boxed images (see :func:`pathology_items`).
         demo_kwargs: arguments of :func:`~monai_gan_aug.data.demo.demo_dataset`.
         require_boxes: raise when no item has real boxes (training on random boxes only).
+        covidqu_kwargs: arguments of :func:`covidqu_pathology_datalist` when ``dataset_dir`` is a
+            covidqu-layout folder (``manifest.csv`` with ``split``, ``lesion_mask_file``, ``bbox``).
 
     Raises:
         DatasetError: no usable item, or no boxed item while ``require_boxes``.
@@ -162,6 +172,12 @@ def pathology_datalist(
 
         items = pathology_items(pick(demo_dataset(**dict(demo_kwargs or {}))), "demo", box_repeat)
         where = "the embedded demo dataset"
+    elif _is_covidqu(dataset_dir):
+        if split is None:
+            raise ConfigError("the covidqu layout is read by its official split column; pass split='train'")
+        items = covidqu_pathology_datalist(dataset_dir, split, box_repeat=int(box_repeat),
+                                           **dict(covidqu_kwargs or {}))
+        where = str(dataset_dir)
     elif (Path(dataset_dir) / "kermany" / "manifest.csv").is_file():
         if split is None:
             raise ConfigError("the shared-data layout is always read by patient split; pass split='train'")
@@ -172,9 +188,149 @@ def pathology_datalist(
         where = str(dataset_dir)
     if not items:
         raise DatasetError(f"no usable items in {where}: need images with boxes or healthy (normal) images")
-    if require_boxes and not any("boxes" in it for it in items):
+    if require_boxes and not any("boxes" in it or "keep_mask_file" in it for it in items):
         raise DatasetError(f"no image with lesion boxes in {where} (split {split!r}); a 'bbox' column is needed")
     return items
+
+
+# ------------------------------------------------------------------------------------ covidqu layout
+
+REGION_KINDS = ("boxes", "mask")
+PARTS = ("all", "fit", "holdout")
+
+
+def _is_covidqu(dataset_dir: str | os.PathLike) -> bool:
+    """A covidqu-layout folder: ``manifest.csv`` with ``split`` and ``lesion_mask_file`` columns."""
+    manifest = Path(dataset_dir) / "manifest.csv"
+    if not manifest.is_file():
+        return False
+    with manifest.open(newline="", encoding="utf-8-sig") as fh:
+        header = next(csv.reader(fh), [])
+    return {"split", "lesion_mask_file", "bbox"} <= {h.strip() for h in header}
+
+
+def holdout_part(name: str, fraction: float) -> str:
+    """``"holdout"`` for a stable ``fraction`` of file names (sha1 of the stem), else ``"fit"``."""
+    digest = hashlib.sha1(Path(str(name)).stem.encode()).hexdigest()
+    return "holdout" if int(digest[:8], 16) / 0xFFFFFFFF < float(fraction) else "fit"
+
+
+def covidqu_pathology_datalist(
+    dataset_dir: str | os.PathLike,
+    split: str = "train",
+    region: str = "boxes",
+    population: str = "all",
+    box_repeat: int = 1,
+    normals: bool = True,
+    part: str = "all",
+    holdout_fraction: float = 0.1,
+) -> list[dict[str, Any]]:
+    """Pix2Pix / Pix2Pix-N items of a covidqu-layout folder (``manifest.csv`` with a ``split`` column).
+
+    * COVID films (with ``bbox``): the kept region is their lesion boxes (``region="boxes"``;
+      ``boxes`` end-exclusive) or their infection mask itself (``region="mask"``; ``keep_mask_file``).
+    * normal films (``normals=True``, the Pix2Pix-N variant): no region of their own; one is drawn
+      at training time by :class:`RandRealRegionKeepMaskd` from the real COVID regions
+      (:func:`region_bank`), inside their lung.
+
+    Every item carries ``lung_mask`` when the manifest has one.
+
+    Args:
+        dataset_dir: folder holding ``manifest.csv`` (e.g. ``../shared/data/covidqu``).
+        split: the manifest's ``split`` value to read (train only for training; never select
+            settings on ``val``).
+        region: ``"boxes"`` or ``"mask"``.
+        population: ``"all"``, ``"adult"`` or ``"paediatric"``
+            (:func:`~monai_gan_aug.data.covidqu.covidqu_population`; ``"adult"`` drops the
+            paediatric Kermany normals).
+        box_repeat: repeat each COVID film this many times.
+        normals: add the normal films (Pix2Pix-N).
+        part: ``"all"``, or a stable split of the films by file-name hash into ``"fit"`` (training)
+            and ``"holdout"`` (model selection without touching ``val``).
+        holdout_fraction: fraction of films in ``"holdout"``.
+
+    Raises:
+        ConfigError: unknown ``region``/``part``/``population``; DatasetError: nothing usable.
+    """
+    from .covidqu import select_population
+
+    if region not in REGION_KINDS:
+        raise ConfigError(f"region must be one of {REGION_KINDS}, found {region!r}")
+    if part not in PARTS:
+        raise ConfigError(f"part must be one of {PARTS}, found {part!r}")
+    if int(box_repeat) < 1:
+        raise ConfigError(f"box_repeat must be >= 1, got {box_repeat}")
+    rows = manifest_dataset(Path(dataset_dir) / "manifest.csv")
+    rows = [r for r in rows if str(r.get("split", "")) == split]
+    rows = select_population(rows, population)
+    if part != "all":
+        rows = [r for r in rows if holdout_part(r["image"], holdout_fraction) == part]
+    items: list[dict[str, Any]] = []
+    for r in rows:
+        base: dict[str, Any] = {"image": r["image"], "label": r.get("label", "")}
+        if r.get("lung_mask"):
+            base["lung_mask"] = r["lung_mask"]
+        if r.get("boxes"):
+            item = dict(base, boxes=[[float(v) for v in b] for b in r["boxes"]], source=f"covidqu:{region}")
+            if region == "mask":
+                if not r.get("lesion_mask"):
+                    raise DatasetError(f"{r['image']}: region='mask' needs a lesion mask")
+                item["keep_mask_file"] = r["lesion_mask"]
+                del item["boxes"]
+            items += [item] * int(box_repeat)
+        elif normals and str(r.get("label", "")).lower() == "normal":
+            items.append(dict(base, source="covidqu:real_like_region"))
+    if not items:
+        raise DatasetError(f"no usable covidqu items in {dataset_dir} (split {split!r}, part {part!r})")
+    return items
+
+
+def region_bank(items: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Real lesion regions of boxed/masked items, for :class:`RandRealRegionKeepMaskd`.
+
+    Each entry: ``boxes`` normalised to ``[0, 1]`` of the film's width/height (when the item has
+    boxes) and ``mask`` (the infection mask file, when the item has ``keep_mask_file``). Repeated
+    items give one entry.
+    """
+    from PIL import Image
+
+    bank, seen = [], set()
+    for it in items:
+        if it["image"] in seen or not (it.get("boxes") or it.get("keep_mask_file")):
+            continue
+        seen.add(it["image"])
+        entry: dict[str, Any] = {}
+        if it.get("boxes"):
+            with Image.open(it["image"]) as im:
+                w, h = im.size
+            entry["boxes"] = [[b[0] / w, b[1] / h, b[2] / w, b[3] / h] for b in it["boxes"]]
+        if it.get("keep_mask_file"):
+            entry["mask"] = it["keep_mask_file"]
+        bank.append(entry)
+    return bank
+
+
+def load_initial_weights(net: nn.Module, path: str | os.PathLike | None) -> nn.Module:
+    """Copy the weights of a self-describing network file (``networks.factory``) into ``net``.
+
+    ``path`` ``None``/``""``: ``net`` unchanged. Used to continue training across sessions from
+    exported ``G.pt``/``D.pt`` (``--init_generator``/``--init_discriminator`` of ``train.json``).
+
+    Raises:
+        ConfigError: missing file, or weights that do not fit ``net``.
+    """
+    if not path:
+        return net
+    from ..networks.factory import load_network
+
+    if not Path(path).is_file():
+        raise ConfigError(f"initial weights {path} do not exist")
+    src = load_network(path)
+    try:
+        net.load_state_dict(src.state_dict())
+    except RuntimeError as exc:
+        raise ConfigError(f"initial weights {path} do not fit the configured network: {exc}") from exc
+    return net
 
 
 _NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
@@ -201,6 +357,9 @@ def box_csv_datalist(csv_path: str | os.PathLike, image_dir: str | os.PathLike |
 
     ``box`` is ``x0,y0,x1,y1`` in pixels of the stored image, end-exclusive (the project
     convention); one image may have several rows, or several boxes in one cell separated by ``;``.
+    An optional ``mask`` column names a binary mask file of the kept region (e.g. the infection
+    mask); with a mask the box cell may be empty, and a box and a mask of one image are both kept
+    (the mask replaces the boxes' keep mask in :func:`pathology_inference_transforms`).
     Relative image paths start at ``image_dir`` (default: the CSV's folder). Rows keep the order of
     their first appearance.
 
@@ -214,19 +373,32 @@ def box_csv_datalist(csv_path: str | os.PathLike, image_dir: str | os.PathLike |
     with path.open(newline="", encoding="utf-8-sig") as fh:
         reader = csv.DictReader(fh)
         header = [h.strip() for h in (reader.fieldnames or [])]
-        if "image" not in header or "box" not in header:
-            raise DatasetError(f"{path}: needs columns 'image' and 'box' (x0,y0,x1,y1), found {header}")
+        if "image" not in header or not ({"box", "mask"} & set(header)):
+            raise DatasetError(f"{path}: needs columns 'image' and 'box' (x0,y0,x1,y1) or 'mask', found {header}")
         grouped: dict[str, list[list[float]]] = {}
+        masks: dict[str, str] = {}
         for line, row in enumerate(reader, start=2):
             row = {(k or "").strip(): (v or "").strip() for k, v in row.items()}
             if not row.get("image"):
                 raise DatasetError(f"{path}:{line}: empty 'image' cell")
-            image = Path(row["image"]) if Path(row["image"]).is_absolute() else base / row["image"]
-            grouped.setdefault(str(image.resolve()), []).extend(_parse_box_cell(row.get("box", ""), f"{path}:{line}"))
-    missing = [p for p in grouped if not os.path.isfile(p)]
+            image = str((Path(row["image"]) if Path(row["image"]).is_absolute() else base / row["image"]).resolve())
+            grouped.setdefault(image, [])
+            if row.get("mask"):
+                mask = Path(row["mask"]) if Path(row["mask"]).is_absolute() else base / row["mask"]
+                masks[image] = str(mask.resolve())
+            if row.get("box") or not row.get("mask"):
+                grouped[image].extend(_parse_box_cell(row.get("box", ""), f"{path}:{line}"))
+    missing = [p for p in list(grouped) + list(masks.values()) if not os.path.isfile(p)]
     if missing:
         raise DatasetError(f"{path}: {len(missing)} image(s) do not exist, first: {missing[:5]}")
-    items = [{"image": p, "boxes": b} for p, b in grouped.items()]
+    items = []
+    for p, b in grouped.items():
+        item: dict[str, Any] = {"image": p}
+        if b:
+            item["boxes"] = b
+        if p in masks:
+            item["keep_mask_file"] = masks[p]
+        items.append(item)
     if not items:
         raise DatasetError(f"{path}: no rows")
     return items[: int(max_items)] if max_items else items
@@ -392,6 +564,178 @@ class RandKeepMaskd(Randomizable, MapTransform):
         return d
 
 
+class LesionKeepMaskd(MapTransform):
+    """``data[keep_key]`` from a mask file ``data[file_key]`` (the infection mask as the kept region).
+
+    The mask is binarised at half its maximum and must have the image's size (``keys``' grid).
+    Items without ``file_key`` are left unchanged.
+    """
+
+    def __init__(self, keys: KeysCollection = "image", file_key: str = "keep_mask_file", keep_key: str = KEEP_KEY,
+                 allow_missing_keys: bool = False) -> None:
+        super().__init__(keys, allow_missing_keys)
+        self.file_key, self.keep_key = file_key, keep_key
+
+    def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
+        d = dict(data)
+        if not d.get(self.file_key):
+            return d
+        from PIL import Image
+
+        with Image.open(d[self.file_key]) as im:
+            arr = np.asarray(im.convert("L"))
+        for key in self.key_iterator(d):
+            h, w = _hw(d[key])
+            if arr.shape != (h, w):
+                raise RegionError(f"{d[self.file_key]}: mask {arr.shape} does not match the image {(h, w)}")
+            keep = arr > max(int(arr.max()) // 2, 0)
+            if not keep.any():
+                raise RegionError(f"{d[self.file_key]}: empty kept-region mask")
+            d[self.keep_key] = torch.from_numpy(keep[None].astype(np.float32))
+        return d
+
+
+class RandRealRegionKeepMaskd(Randomizable, MapTransform):
+    """Pix2Pix-N kept regions drawn like real lesions: a real film's region moved onto a healthy film.
+
+    For items without ``keep_key``, picks a random entry of ``bank`` (:func:`region_bank`): its
+    lesion boxes (normalised, so they scale to this grid) or its infection mask, mirrored left-right
+    with probability 0.5 and shifted by up to ``jitter`` of the image side. With a lung mask, a draw
+    is accepted when every box has at least ``min_lung_overlap`` of its area in the lung (boxes), or
+    the mask clipped to the lung keeps at least that fraction of its pixels (masks, which are then
+    clipped); after ``max_tries`` rejected draws the last entry is used unshifted.
+
+    Args:
+        keys: the image key (its grid sets the mask's size).
+        bank: real regions, see :func:`region_bank`.
+        lung_key: optional binary lung mask of the same grid.
+        keep_key: output key (left untouched when present: a film's own region wins).
+        jitter: largest shift as a fraction of the image side.
+        min_lung_overlap, max_tries: see above.
+    """
+
+    def __init__(self, keys: KeysCollection = "image", bank: Sequence[Mapping[str, Any]] = (),
+                 lung_key: str = "lung_mask", keep_key: str = KEEP_KEY, jitter: float = 0.1,
+                 min_lung_overlap: float = 0.5, max_tries: int = 10, allow_missing_keys: bool = False) -> None:
+        MapTransform.__init__(self, keys, allow_missing_keys)
+        if not bank:
+            raise ConfigError("RandRealRegionKeepMaskd needs a non-empty bank of real regions")
+        if not 0 <= jitter < 1 or not 0 <= min_lung_overlap <= 1 or int(max_tries) < 1:
+            raise ConfigError(f"bad jitter {jitter}, min_lung_overlap {min_lung_overlap} or max_tries {max_tries}")
+        self.bank = [dict(b) for b in bank]
+        self.lung_key, self.keep_key = lung_key, keep_key
+        self.jitter, self.min_lung_overlap, self.max_tries = float(jitter), float(min_lung_overlap), int(max_tries)
+        self._masks: dict[tuple[str, int, int], np.ndarray] = {}
+
+    def randomize(self, data: Any = None) -> None:
+        pass  # draws happen in _draw (their number depends on rejections)
+
+    def _mask(self, path: str, h: int, w: int) -> np.ndarray:
+        key = (path, h, w)
+        if key not in self._masks:
+            from PIL import Image
+
+            with Image.open(path) as im:
+                im = im.convert("L")
+                if im.size != (w, h):
+                    im = im.resize((w, h), Image.NEAREST)
+                arr = np.asarray(im)
+            self._masks[key] = arr > max(int(arr.max()) // 2, 0)
+        return self._masks[key]
+
+    @staticmethod
+    def _shift(mask: np.ndarray, dy: int, dx: int) -> np.ndarray:
+        out = np.zeros_like(mask)
+        h, w = mask.shape
+        ys, yd = (slice(0, h - dy), slice(dy, h)) if dy >= 0 else (slice(-dy, h), slice(0, h + dy))
+        xs, xd = (slice(0, w - dx), slice(dx, w)) if dx >= 0 else (slice(-dx, w), slice(0, w + dx))
+        out[yd, xd] = mask[ys, xs]
+        return out
+
+    def _one(self, entry: Mapping[str, Any], h: int, w: int, lung: np.ndarray | None, shift: bool) -> np.ndarray | None:
+        mirror = bool(self.R.rand() < 0.5) if shift else False
+        dy = int(self.R.randint(-int(self.jitter * h), int(self.jitter * h) + 1)) if shift else 0
+        dx = int(self.R.randint(-int(self.jitter * w), int(self.jitter * w) + 1)) if shift else 0
+        has_lung = lung is not None and lung.any()
+        if entry.get("mask"):
+            m = self._mask(entry["mask"], h, w)
+            m = self._shift(m[:, ::-1] if mirror else m, dy, dx)
+            if not m.any():
+                return None
+            if has_lung:
+                clipped = m & lung
+                if clipped.sum() < self.min_lung_overlap * m.sum() or not clipped.any():
+                    return None
+                m = clipped
+            return m
+        m = np.zeros((h, w), bool)
+        for bx0, by0, bx1, by1 in entry["boxes"]:
+            if mirror:
+                bx0, bx1 = 1.0 - bx1, 1.0 - bx0
+            x0, x1 = int(np.floor(bx0 * w)) + dx, int(np.ceil(bx1 * w)) + dx
+            y0, y1 = int(np.floor(by0 * h)) + dy, int(np.ceil(by1 * h)) + dy
+            x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
+            if x1 - x0 < 2 or y1 - y0 < 2:
+                return None
+            if has_lung and lung[y0:y1, x0:x1].mean() < self.min_lung_overlap:
+                return None
+            m[y0:y1, x0:x1] = True
+        return m
+
+    def _draw(self, h: int, w: int, lung: np.ndarray | None) -> np.ndarray:
+        entry: Mapping[str, Any] = self.bank[0]
+        for _ in range(self.max_tries):
+            entry = self.bank[int(self.R.randint(len(self.bank)))]
+            m = self._one(entry, h, w, lung, shift=True)
+            if m is not None and m.any() and not m.all():
+                return m
+        m = self._one(entry, h, w, None, shift=False)
+        if m is None or not m.any():  # a degenerate bank entry: keep a central box
+            m = np.zeros((h, w), bool)
+            m[h // 3: 2 * h // 3, w // 3: 2 * w // 3] = True
+        return m
+
+    def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
+        d = dict(data)
+        if d.get(self.keep_key) is not None:
+            return d
+        lung = d.get(self.lung_key)
+        lung_np = None if lung is None else np.asarray(lung).reshape(np.asarray(lung).shape[-2:]) > 0.5
+        for key in self.key_iterator(d):
+            h, w = _hw(d[key])
+            if lung_np is not None and lung_np.shape != (h, w):
+                raise RegionError(f"lung mask {lung_np.shape} does not match the image {(h, w)}")
+            d[self.keep_key] = torch.from_numpy(self._draw(h, w, lung_np)[None].astype(np.float32))
+        return d
+
+
+class SaveXRayLikeInputd(MapTransform):
+    """:class:`~monai_gan_aug.transforms.io.SaveXRayd` whose PNG bit depth follows each input.
+
+    An 8-bit source (``meta["bits_stored"] <= 8``) gives an 8-bit PNG, anything else a 16-bit one,
+    as ``monai-gan-aug edit`` does. Other arguments: see :class:`~monai_gan_aug.transforms.io.SaveXRay`.
+    """
+
+    def __init__(self, keys: KeysCollection, output_dir: str | os.PathLike | None = None,
+                 output_postfix: str = "synthetic", output_format: str | None = None, overwrite: bool = False,
+                 description: str | None = None, synthetic: bool | None = None,
+                 allow_missing_keys: bool = False) -> None:
+        from ..transforms.io import SaveXRay
+
+        super().__init__(keys, allow_missing_keys)
+        self.savers = {bits: SaveXRay(output_dir, output_postfix, output_format, bits, overwrite, description, synthetic)
+                       for bits in (8, 16)}
+
+    def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
+        d = dict(data)
+        for key in self.key_iterator(d):
+            meta = getattr(d[key], "meta", {}) or {}
+            bits = meta.get("bits_stored", 16)
+            bits = int(bits.reshape(-1)[0]) if hasattr(bits, "reshape") else int(bits or 16)
+            d[key] = self.savers[8 if bits <= 8 else 16](d[key])
+        return d
+
+
 class SynthesisMask(Transform):
     """``1 - keep``: the pixels the generator synthesises (the keep mask is binarised at 0.5 first)."""
 
@@ -443,13 +787,16 @@ class _Binarised(MapTransform):
         return d
 
 
-def pathology_train_transforms(working_size: int = 128) -> Compose:
+def pathology_train_transforms(working_size: int = 128, bank: Sequence[Mapping[str, Any]] | None = None,
+                               jitter: float = 0.1) -> Compose:
     """Training pipeline: ``image`` and ``region_mask`` (1 = synthesise) at ``working_size`` px.
 
     Load, rasterise real boxes at native resolution, resize the whole image (longest side, area
     averaging; masks nearest) and edge-pad to a square, then draw random lung boxes for items
     without real ones. Everything before the random draw is deterministic, so a
-    ``CacheDataset`` caches it.
+    ``CacheDataset`` caches it. Items with ``keep_mask_file`` keep that mask (the infection mask as
+    the kept region). With a ``bank`` of real regions (:func:`region_bank`), items without a region
+    get one drawn like a real lesion (:class:`RandRealRegionKeepMaskd`), else RSNA-prior boxes.
     """
     if int(working_size) < 16:
         raise ConfigError(f"working_size must be >= 16, got {working_size}")
@@ -461,11 +808,12 @@ def pathology_train_transforms(working_size: int = 128) -> Compose:
                    image_only=True, allow_missing_keys=True),
         _Binarised(keys="lung_mask", allow_missing_keys=True),
         KeepMaskd(keys="image"),
+        LesionKeepMaskd(keys="image"),
         Resized(keys="image", spatial_size=size, size_mode="longest", mode="area"),
         Resized(keys=masks, spatial_size=size, size_mode="longest", mode="nearest", allow_missing_keys=True),
         SpatialPadd(keys="image", spatial_size=(size, size), mode="edge"),
         SpatialPadd(keys=masks, spatial_size=(size, size), mode="constant", allow_missing_keys=True),
-        RandKeepMaskd(keys="image"),
+        RandRealRegionKeepMaskd(keys="image", bank=bank, jitter=jitter) if bank else RandKeepMaskd(keys="image"),
         SynthesisMaskd(keys=KEEP_KEY),
         SelectItemsd(keys=("image", REGION_KEY)),
         # Items carry different metadata (boxes or not, lung or not): drop it so batches collate.
@@ -478,6 +826,7 @@ def pathology_inference_transforms() -> Compose:
     return Compose([
         LoadXRayd(keys="image"),
         KeepMaskd(keys="image"),
+        LesionKeepMaskd(keys="image"),
         EnsureTyped(keys="image", dtype=torch.float32),
         EnsureTyped(keys=KEEP_KEY, dtype=torch.float32, track_meta=False),
     ])
@@ -503,15 +852,25 @@ class PathologyCompositeInferer(Inferer):
         size: the generator's working size.
         feather: width in native pixels of a blend ramp OUTSIDE the boxes hiding the seam (0: hard).
         mask_channel: feed ``1 - k`` as a second generator channel (as trained with ``mask_channel``).
+        norm_stats: ``"running"`` (eval mode: batch-norm layers use their running statistics) or
+            ``"image"``: batch-norm layers normalise with the statistics of the image itself, as
+            pix2pix does at test time (batch size 1, train-mode norm); the running statistics are
+            left untouched. Measured on covidqu: a batch-norm U-Net-256 trained with batches of 4
+            gives much too dark surroundings with running statistics (docs/pix2pix_pathology.md).
+            No effect on networks without batch norm.
     """
 
-    def __init__(self, size: int = 128, feather: float = 0.0, mask_channel: bool = True) -> None:
+    def __init__(self, size: int = 128, feather: float = 0.0, mask_channel: bool = True,
+                 norm_stats: str = "running") -> None:
         super().__init__()
         if int(size) < 16:
             raise ConfigError(f"size must be >= 16, got {size}")
         if feather < 0:
             raise ConfigError(f"feather must be >= 0, got {feather}")
+        if norm_stats not in ("running", "image"):
+            raise ConfigError(f"norm_stats must be 'running' or 'image', got {norm_stats!r}")
         self.size, self.feather, self.mask_channel = int(size), float(feather), bool(mask_channel)
+        self.norm_stats = norm_stats
         self._resize_img = Resize(spatial_size=self.size, size_mode="longest", mode="area")
         self._resize_mask = Resize(spatial_size=self.size, size_mode="longest", mode="nearest")
         self._pad_img = SpatialPad(spatial_size=(self.size, self.size), mode="edge")
@@ -562,16 +921,42 @@ class PathologyCompositeInferer(Inferer):
 
     def __call__(  # type: ignore[override]
         self, inputs: torch.Tensor, network: nn.Module, *args: Any, keep_mask: torch.Tensor | None = None,
-        **kwargs: Any,
+        seed: int | None = None, **kwargs: Any,
     ) -> torch.Tensor:
-        """Images ``(N, 1, H, W)`` in ``[0, 1]`` with new surroundings; a ``MetaTensor`` keeps its metadata."""
+        """Images ``(N, 1, H, W)`` in ``[0, 1]`` with new surroundings; a ``MetaTensor`` keeps its metadata.
+
+        ``seed``: ``None`` runs the generator deterministically (eval mode); an int switches its
+        dropout layers on (pix2pix's test-time noise, Isola et al.) with that seed, so one film
+        gives different, reproducible variants. Normalisation layers stay in eval mode.
+        """
         keep = self._check(inputs, keep_mask)
         plain = (inputs.as_tensor() if hasattr(inputs, "as_tensor") else inputs).float().cpu()
         if not torch.isfinite(plain).all():
             raise InvalidImageError("input contains NaN or Inf")
         keep = keep.cpu()
-        with torch.no_grad():
-            generated = torch.stack([self._generate_one(plain[i], keep[i], network) for i in range(len(plain))])
+        dropouts = [m for m in network.modules() if isinstance(m, nn.modules.dropout._DropoutNd)]
+        norms = [m for m in network.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        was = [(m, m.training) for m in dropouts + norms]
+        saved = [(m, m.momentum, None if m.num_batches_tracked is None else m.num_batches_tracked.clone())
+                 for m in norms]
+        try:
+            with torch.no_grad(), torch.random.fork_rng(devices=[]):
+                if seed is not None:
+                    torch.manual_seed(int(seed))
+                    for m in dropouts:
+                        m.train()
+                if self.norm_stats == "image":
+                    for m in norms:  # normalise with the image's statistics; momentum 0 keeps the running ones
+                        m.momentum = 0.0
+                        m.train()
+                generated = torch.stack([self._generate_one(plain[i], keep[i], network) for i in range(len(plain))])
+        finally:
+            for m, t in was:
+                m.train(t)
+            for m, momentum, tracked in saved:
+                m.momentum = momentum
+                if tracked is not None:
+                    m.num_batches_tracked.copy_(tracked)
         w = self._weight(keep)
         # where w == 1 (inside the boxes) this is exactly the input: x * 1 + g * 0
         out = plain * w + generated * (1.0 - w)

@@ -8,6 +8,11 @@ pixels, the generator sees the masked image ``x * m`` (and ``r`` as an extra cha
 ``mask_channel=True``) and the output is the composite ``x~ = x * m + G(x * m) * (1 - m)``: pixels
 outside the region are the input's, exactly. Masking is done in the networks' ``[-1, 1]`` range,
 so a hole reads as mid-grey (0), not as black.
+
+Boundary band (``boundary_weight > 0``, inpainting only): an extra L1 on the synthesised pixels
+within ``boundary_width`` px of the known ones, so the generated surroundings meet the kept region
+without a step (the seam); its weighted value is published as ``loss_G_band`` and added to
+``loss_G``.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from ..errors import ConfigError, DatasetError
 from .base import MultiNetworkGanTrainer, PrepareKeysBatch, resolve_adversarial_loss
 from .runtime import set_requires_grad
 
-__all__ = ["Pix2PixTrainer", "PIX2PIX_LOSS_KEYS", "masked_l1"]
+__all__ = ["Pix2PixTrainer", "PIX2PIX_LOSS_KEYS", "boundary_band", "masked_l1"]
 
 #: Every loss written to ``engine.state.output`` each iteration (plus ``lr_G`` and ``lr_D``).
 PIX2PIX_LOSS_KEYS = ("loss_G", "loss_G_adv", "loss_G_L1", "loss_D", "loss_D_real", "loss_D_fake")
@@ -37,6 +42,16 @@ def masked_l1(pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | N
         return diff.mean()
     weight = weight.expand_as(diff)
     return (diff * weight).sum() / weight.sum().clamp_min(1e-8)
+
+
+def boundary_band(region: torch.Tensor, width: int) -> torch.Tensor:
+    """Pixels of ``region`` (1 = synthesised, ``(N, 1, H, W)``) within ``width`` px (chessboard) of its outside."""
+    if int(width) < 1:
+        raise ConfigError(f"boundary width must be >= 1, got {width}")
+    known = 1.0 - region
+    k = 2 * int(width) + 1
+    near_known = torch.nn.functional.max_pool2d(known, k, stride=1, padding=int(width))
+    return near_known * region
 
 
 class Pix2PixTrainer(MultiNetworkGanTrainer):
@@ -63,6 +78,9 @@ class Pix2PixTrainer(MultiNetworkGanTrainer):
         inpainting: composite mode (see the module docstring); needs ``mask_key``. The target defaults
             to the input image itself when ``target_key`` is absent from the batch.
         mask_channel: in inpainting mode, feed the region mask as an extra generator channel.
+        boundary_weight: weight of the boundary-band L1 (inpainting only; 0 disables it and
+            ``loss_G_band`` is not published).
+        boundary_width: width in pixels of the band (see :func:`boundary_band`).
         input_key, target_key, mask_key: batch keys (images in ``[0, 1]``, mask binary ``(N, 1, H, W)``).
         kwargs: passed to :class:`~monai_gan_aug.engines.base.MultiNetworkGanTrainer`.
     """
@@ -83,13 +101,19 @@ class Pix2PixTrainer(MultiNetworkGanTrainer):
         l1_outside_weight: float = 0.1,
         inpainting: bool = False,
         mask_channel: bool = True,
+        boundary_weight: float = 0.0,
+        boundary_width: int = 8,
         input_key: str = "image_a",
         target_key: str = "image_b",
         mask_key: str = "region_mask",
         **kwargs: Any,
     ) -> None:
-        if l1_weight < 0 or l1_outside_weight < 0:
-            raise ConfigError(f"L1 weights must be >= 0, got {l1_weight}, {l1_outside_weight}")
+        if l1_weight < 0 or l1_outside_weight < 0 or boundary_weight < 0:
+            raise ConfigError(f"L1 weights must be >= 0, got {l1_weight}, {l1_outside_weight}, {boundary_weight}")
+        if boundary_weight > 0 and not inpainting:
+            raise ConfigError("boundary_weight needs inpainting=True (the band is around the kept region)")
+        if int(boundary_width) < 1:
+            raise ConfigError(f"boundary_width must be >= 1, got {boundary_width}")
         # In inpainting mode the target may be the input itself, so it is optional there.
         required = (input_key,) if inpainting else (input_key, target_key)
         optional = (target_key, mask_key) if inpainting else (mask_key,)
@@ -110,6 +134,7 @@ class Pix2PixTrainer(MultiNetworkGanTrainer):
         self.l1_outside_weight = float(l1_outside_weight)
         self.inpainting = bool(inpainting)
         self.mask_channel = bool(mask_channel)
+        self.boundary_weight, self.boundary_width = float(boundary_weight), int(boundary_width)
         self.input_key, self.target_key, self.mask_key = input_key, target_key, mask_key
 
     def _unpack(self, batchdata: Mapping[str, Any]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
@@ -167,6 +192,12 @@ class Pix2PixTrainer(MultiNetworkGanTrainer):
             loss_g_adv = adv(engine.bare_networks["D"](torch.cat([cond, fake], 1)), True, False)
             loss_g_l1 = engine._l1(fake, target, mask) * engine.l1_weight
             loss_g = loss_g_adv + loss_g_l1
+            extra = {}
+            if engine.boundary_weight > 0:
+                band = boundary_band(mask, engine.boundary_width)  # type: ignore[arg-type]
+                loss_band = masked_l1(fake, target, band) * engine.boundary_weight
+                loss_g = loss_g + loss_band
+                extra["loss_G_band"] = loss_band
         engine.fire_event(IterationEvents.LOSS_COMPLETED)
         engine.backward_step(loss_g, "G", ("G",))
 
@@ -180,7 +211,7 @@ class Pix2PixTrainer(MultiNetworkGanTrainer):
 
         return engine.publish_output({
             "loss_G": loss_g, "loss_G_adv": loss_g_adv, "loss_G_L1": loss_g_l1,
-            "loss_D": loss_d, "loss_D_real": loss_real, "loss_D_fake": loss_fake,
+            "loss_D": loss_d, "loss_D_real": loss_real, "loss_D_fake": loss_fake, **extra,
         })
 
     def sample_panels(self, batchdata: Mapping[str, Any]) -> dict[str, torch.Tensor]:

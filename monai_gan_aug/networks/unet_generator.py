@@ -52,6 +52,11 @@ class UNetGenerator(nn.Module):
             (interpolate x2 then Conv 3x3, no checkerboard artefacts).
         resize_mode: interpolation of resize-conv, ``"nearest"`` or ``"bilinear"``.
         depth: alias of ``num_downs``; when given it takes precedence.
+        full_res_features: 0 (the reference network) or ``f > 0``: the outermost block returns ``f``
+            feature maps instead of the image, and a full-resolution head
+            ``Conv3x3(cat(input, features)) -> ReLU -> Conv3x3 -> Tanh`` makes the output, so the
+            input itself is skipped to the last layers at full resolution (the reference's highest
+            skip is at half resolution).
 
     Attributes:
         size_multiple: H and W must be multiples of this (``2 ** num_downs``); ``stride`` is an alias.
@@ -73,8 +78,10 @@ class UNetGenerator(nn.Module):
         upsample: str = "transpose",
         resize_mode: str = "nearest",
         depth: int | None = None,
+        full_res_features: int = 0,
     ) -> None:
         super().__init__()
+        self.full_res_features = check_int("full_res_features", full_res_features, 0)
         self.in_channels = check_int("in_channels", in_channels, 1)
         self.out_channels = check_int("out_channels", out_channels, 1)
         ngf = check_int("ngf", ngf, 1)
@@ -92,11 +99,19 @@ class UNetGenerator(nn.Module):
         block: nn.Module | None = None
         for level in range(self.num_downs - 1, -1, -1):  # innermost first, as the reference builds it
             inner = ngf * min(2**level, 8)
-            outer = self.out_channels if level == 0 else ngf * min(2 ** (level - 1), 8)
+            top = self.full_res_features or self.out_channels
+            outer = top if level == 0 else ngf * min(2 ** (level - 1), 8)
             # Reference rule: dropout in the 8*ngf blocks below the four outermost, never the innermost.
             drop = float(dropout) if 4 <= level < self.num_downs - 1 else 0.0
             block = self._block(level, outer, inner, block, drop, **opts)
         self.model = block
+        self.head: nn.Module | None = None
+        if self.full_res_features:
+            f = self.full_res_features
+            self.head = nn.Sequential(
+                nn.Conv2d(self.in_channels + f, f, 3, padding=1), nn.ReLU(),
+                nn.Conv2d(f, self.out_channels, 3, padding=1), nn.Tanh(),
+            )
 
     def _block(
         self, level: int, outer: int, inner: int, sub: nn.Module | None, dropout: float,
@@ -111,7 +126,8 @@ class UNetGenerator(nn.Module):
         if outermost:
             down: list[nn.Module] = [downconv]
             up_conv = upsample_layer(upsample, up_in, outer, 4, True, resize_mode)
-            up: list[nn.Module] = [nn.ReLU(), up_conv, nn.Tanh()]
+            last = nn.LeakyReLU(0.2) if self.full_res_features else nn.Tanh()
+            up: list[nn.Module] = [nn.ReLU(), up_conv, last]
         else:
             down = [nn.LeakyReLU(0.2), downconv] + ([] if innermost else [get_norm(norm, inner)])
             up_conv = upsample_layer(upsample, up_in, outer, 4, bias, resize_mode)
@@ -123,4 +139,5 @@ class UNetGenerator(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Translate a ``(B, in_channels, H, W)`` batch in ``[-1, 1]`` to ``(B, out_channels, H, W)``."""
         check_image_batch(x, self.in_channels, self.size_multiple, self.min_size, type(self).__name__)
-        return self.model(x)
+        y = self.model(x)
+        return y if self.head is None else self.head(torch.cat([x, y], 1))

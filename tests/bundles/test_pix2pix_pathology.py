@@ -95,10 +95,50 @@ def test_inference_keeps_box_content_exactly_and_regenerates_the_rest(weights, r
         saved = Image.open(out / name.replace(".png", "_pathology_aug.png"))
         assert "SYNTHETIC" in saved.info["Description"].upper()
         result = np.asarray(saved)
-        assert result.shape == arr.shape and result.dtype == np.uint16
+        assert result.shape == arr.shape and result.dtype == np.uint8  # 8-bit in, 8-bit out
         inside = np.zeros(arr.shape, bool)
         for x0, y0, x1, y1 in boxes[name]:
             inside[y0:y1, x0:x1] = True
-        # 16-bit PNG of the 8-bit input: v -> 257 v, exactly, in every box pixel
-        assert np.array_equal(result[inside], arr[inside].astype(np.uint16) * 257)
-        assert not np.array_equal(result[~inside], arr[~inside].astype(np.uint16) * 257)
+        assert np.array_equal(result[inside], arr[inside])  # every box pixel, exactly
+        assert not np.array_equal(result[~inside], arr[~inside])
+
+
+@pytest.fixture(scope="module")
+def covidqu_run(tmp_path_factory):
+    """2 iterations on a tiny covidqu layout: real boxes, real-like regions for normals, boundary loss."""
+    from tests.metrics._covidqu import make_covidqu
+
+    data = tmp_path_factory.mktemp("covidqu")
+    make_covidqu(data, n=2, side=64)
+    out = tmp_path_factory.mktemp("run_covidqu")
+    mp = pytest.MonkeyPatch()
+    mp.delenv("MLFLOW_TRACKING_URI", raising=False)
+    try:
+        run(run_id="training", config_file=str(CONFIGS / "train.json"), meta_file=str(CONFIGS / "metadata.json"),
+            logging_file=False, output_dir=str(out), dataset_dir=str(data), part="all",
+            **{**TINY, "box_repeat": 1, "full_res_features": 4, "boundary_weight": 10.0, "boundary_width": 2})
+    finally:
+        mp.undo()
+    return data, out
+
+
+def test_covidqu_layout_trains_two_iterations_with_real_like_regions_and_boundary_loss(covidqu_run):
+    _, out = covidqu_run
+    params = json.loads((out / "params.json").read_text())
+    # 2 COVID films with their boxes + 2 normal films with regions drawn from those boxes
+    assert params["training_items"] == 4 and params["boxed_items"] == 2 and params["region"] == "boxes"
+    g = load_network(out / "models" / "G.pt")
+    assert g.info["iterations"] == 2 and g.info["region"] == "boxes" and g.full_res_features == 4
+    assert load_network(out / "models" / "D.pt").in_channels == 3  # exported too, to continue training
+
+
+def test_training_continues_from_exported_weights_with_the_mask_region(covidqu_run, tmp_path, monkeypatch):
+    data, out = covidqu_run
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    out2 = tmp_path / "run2"
+    run(run_id="training", config_file=str(CONFIGS / "train.json"), meta_file=str(CONFIGS / "metadata.json"),
+        logging_file=False, output_dir=str(out2), dataset_dir=str(data), part="all", region="mask",
+        init_generator=str(out / "models" / "G.pt"), init_discriminator=str(out / "models" / "D.pt"),
+        **{**TINY, "box_repeat": 1, "full_res_features": 4})
+    g = load_network(out2 / "models" / "G.pt")
+    assert g.info["init_generator"].endswith("G.pt") and g.info["region"] == "mask"

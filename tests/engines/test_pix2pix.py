@@ -72,3 +72,29 @@ def test_masked_l1_weights():
     w[..., 0, 0] = 1
     assert masked_l1(pred, target, w).item() == 0.0
     assert masked_l1(pred, target).item() == pytest.approx(0.75)
+
+
+def test_boundary_band_is_the_synthesised_ring_next_to_the_kept_region():
+    from monai_gan_aug.engines.pix2pix import boundary_band
+
+    region = torch.ones(1, 1, 12, 12)
+    region[..., 4:8, 4:8] = 0  # kept square
+    band = boundary_band(region, 1)
+    assert band.sum() == 6 * 6 - 4 * 4 and band[..., 4:8, 4:8].sum() == 0 and band[0, 0, 3, 3] == 1
+    with pytest.raises(Exception):
+        boundary_band(region, 0)
+
+
+def test_boundary_weight_adds_a_published_band_loss():
+    torch.manual_seed(0)
+    g = UNetGenerator(in_channels=2, out_channels=1, ngf=4, num_downs=3)
+    d = PatchGANDiscriminator(in_channels=3, ndf=4, receptive_field=16)
+    og, od = build_adam(g), build_adam(d)
+    trainer = Pix2PixTrainer("cpu", 1, DataLoader(_data(), batch_size=2), g, d, og, od, inpainting=True,
+                             boundary_weight=10.0, boundary_width=2, input_key="image_a")
+    trainer.run()
+    out = trainer.state.output
+    assert out["loss_G_band"] > 0
+    assert out["loss_G"] == pytest.approx(out["loss_G_adv"] + out["loss_G_L1"] + out["loss_G_band"], rel=1e-5)
+    with pytest.raises(Exception, match="inpainting"):
+        Pix2PixTrainer("cpu", 1, DataLoader(_data(), batch_size=2), g, d, og, od, boundary_weight=1.0)

@@ -110,3 +110,16 @@ def test_factory_round_trip(tmp_path):
     save_network(net, "unet_generator", kwargs, tmp_path / "u.pt")
     x = torch.rand(1, 1, 16, 24)
     assert torch.equal(net(x), load_network(tmp_path / "u.pt")(x))
+
+
+def test_full_resolution_head_skips_the_input_to_the_last_layers():
+    torch.manual_seed(0)
+    ref = UNetGenerator(in_channels=2, ngf=4, num_downs=3)
+    net = UNetGenerator(in_channels=2, ngf=4, num_downs=3, full_res_features=5)
+    assert ref.head is None and net.head is not None
+    x = torch.rand(2, 2, 16, 16) * 2 - 1
+    y = net(x)
+    assert y.shape == (2, 1, 16, 16) and y.abs().max() <= 1
+    x2 = x.clone()
+    x2[0, 0, 3, 3] += 1.0  # one input pixel reaches the output directly through the 3x3 head
+    assert not torch.equal(net(x2)[0, 0, 2:5, 2:5], y[0, 0, 2:5, 2:5])
