@@ -39,6 +39,7 @@ from ..utils.weights import shipped_weights_path
 __all__ = [
     "REGION_JUDGE_WEIGHTS",
     "COVIDQU_REGION_JUDGE_WEIGHTS",
+    "COVIDQU_LOCAL_REGION_JUDGE_WEIGHTS",
     "judge_context",
     "REGION_JUDGES",
     "REGION_CONTEXT",
@@ -60,7 +61,10 @@ REGION_JUDGE_WEIGHTS = "pneumonia_region_judge.pt"
 #: file name of the shipped covidqu (adult) region judge in ``monai_gan_aug/weights/``
 COVIDQU_REGION_JUDGE_WEIGHTS = "covidqu_region_judge.pt"
 #: ``which`` name -> shipped file, for :func:`load_region_judge`
-REGION_JUDGES = {"kermany": REGION_JUDGE_WEIGHTS, "covidqu": COVIDQU_REGION_JUDGE_WEIGHTS}
+#: the covidqu judge that sees only the box (context 1), trained on adult films only
+COVIDQU_LOCAL_REGION_JUDGE_WEIGHTS = "covidqu_region_judge_local.pt"
+REGION_JUDGES = {"kermany": REGION_JUDGE_WEIGHTS, "covidqu": COVIDQU_REGION_JUDGE_WEIGHTS,
+                 "covidqu_local": COVIDQU_LOCAL_REGION_JUDGE_WEIGHTS}
 #: window side divided by the box's longer side (the box fills about a quarter of the window)
 REGION_CONTEXT = 2.0
 # Windows are taken at native resolution and then resampled; below this side a window would be
@@ -118,7 +122,9 @@ def load_region_judge(device: str | torch.device = "cpu", path: str | None = Non
         device: where to put it.
         path: a checkpoint file; overrides ``which``.
         which: the shipped judge: ``"kermany"`` (paediatric, :data:`REGION_JUDGE_WEIGHTS`) or
-            ``"covidqu"`` (adult, :data:`COVIDQU_REGION_JUDGE_WEIGHTS`).
+            ``"covidqu"`` (adult, :data:`COVIDQU_REGION_JUDGE_WEIGHTS`; window twice the box) or
+            ``"covidqu_local"`` (adult films only, window = the box,
+            :data:`COVIDQU_LOCAL_REGION_JUDGE_WEIGHTS`: reads the region more and the film less).
 
     Raises:
         ConfigError: ``which`` is not a key of :data:`REGION_JUDGES`.

@@ -175,3 +175,13 @@ def test_load_region_judge_by_name():
     path = shipped_weights_path(COVIDQU_REGION_JUDGE_WEIGHTS)
     assert path.stat().st_size < 10e6
     assert "covidqu" in judge.info["dataset"] and 0.5 < judge.info["heldout_auc"] <= 1  # trained on covidqu train
+
+
+def test_shipped_local_covidqu_judge_reads_only_the_box():
+    from monai_gan_aug.metrics.region_judge import judge_context
+
+    judge = load_region_judge(which="covidqu_local")
+    assert judge_context(judge) == 1.0 and judge.info["population"] == "adult"
+    assert judge.spatial_size <= 128 and not judge.training
+    p = region_pneumonia_probability(judge, [torch.rand(1, 256, 256)], [[40, 40, 120, 120]])
+    assert p.shape == (1,) and 0 <= float(p) <= 1
