@@ -19,21 +19,30 @@ from pathlib import Path
 
 from ..errors import ConfigError
 
-__all__ = ["positive_int", "seed_int", "nonnegative_float", "check_feather", "check_outputs", "cli_message", "os_error_message"]
+__all__ = ["positive_int", "nonnegative_int", "seed_int", "nonnegative_float", "check_feather", "check_outputs", "cli_message", "os_error_message"]
 
 #: The feather band may be at most this share of the image's shorter side.
 MAX_FEATHER_SHARE = 0.25
 
 
-def positive_int(text: str) -> int:
-    """An integer >= 1 (argparse type)."""
+def _int_at_least(text: str, low: int) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value}")
+        raise argparse.ArgumentTypeError(f"expected a whole number >= {low}, got {text!r}") from None
+    if value < low:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= {low}, got {value}")
     return value
+
+
+def positive_int(text: str) -> int:
+    """An integer >= 1 (argparse type)."""
+    return _int_at_least(text, 1)
+
+
+def nonnegative_int(text: str) -> int:
+    """An integer >= 0 (argparse type)."""
+    return _int_at_least(text, 0)
 
 
 #: Seeds are passed to torch and numpy generators, which take non-negative 63-bit integers.

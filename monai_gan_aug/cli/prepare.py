@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import argparse
 
-from ._checks import seed_int
+from ._checks import nonnegative_int, seed_int
 
 __all__ = ["add_parser", "cmd_prepare", "split_fractions"]
 
@@ -34,14 +34,6 @@ def split_fractions(text: str) -> tuple[float, float, float]:
     return values  # type: ignore[return-value]
 
 
-def _nonnegative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {value}")
-    return value
 
 
 def cmd_prepare(args: argparse.Namespace) -> int:
@@ -80,7 +72,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--input", required=True, help="data set folder or label CSV")
     p.add_argument("--out", required=True, help="output folder (new or empty; see --resume, --overwrite)")
-    p.add_argument("--min-size", type=_nonnegative_int, default=256,
+    p.add_argument("--min-size", type=nonnegative_int, default=256,
                    help="drop images whose shorter side is below this many pixels (default 256; 0 keeps all)")
     p.add_argument("--duplicates", choices=("drop", "report", "group"), default="drop",
                    help="drop: keep one per group (train split first), drop cross-class conflicts; report: keep "

@@ -57,6 +57,7 @@ from torch import nn
 from ..errors import ConfigError, DatasetError, InvalidImageError, RegionError
 from ..transforms.io import LoadXRayd
 from ..transforms.region import RandRegionMask, RegionMask
+from ..utils.arrays import shift_array
 from .datasets import IMAGE_SUFFIXES, dataset_from_path, manifest_dataset
 from .splits import patient_split
 
@@ -643,15 +644,6 @@ class RandRealRegionKeepMaskd(Randomizable, MapTransform):
             self._masks[key] = arr > max(int(arr.max()) // 2, 0)
         return self._masks[key]
 
-    @staticmethod
-    def _shift(mask: np.ndarray, dy: int, dx: int) -> np.ndarray:
-        out = np.zeros_like(mask)
-        h, w = mask.shape
-        ys, yd = (slice(0, h - dy), slice(dy, h)) if dy >= 0 else (slice(-dy, h), slice(0, h + dy))
-        xs, xd = (slice(0, w - dx), slice(dx, w)) if dx >= 0 else (slice(-dx, w), slice(0, w + dx))
-        out[yd, xd] = mask[ys, xs]
-        return out
-
     def _one(self, entry: Mapping[str, Any], h: int, w: int, lung: np.ndarray | None, shift: bool) -> np.ndarray | None:
         mirror = bool(self.R.rand() < 0.5) if shift else False
         dy = int(self.R.randint(-int(self.jitter * h), int(self.jitter * h) + 1)) if shift else 0
@@ -659,7 +651,7 @@ class RandRealRegionKeepMaskd(Randomizable, MapTransform):
         has_lung = lung is not None and lung.any()
         if entry.get("mask"):
             m = self._mask(entry["mask"], h, w)
-            m = self._shift(m[:, ::-1] if mirror else m, dy, dx)
+            m = shift_array(m[:, ::-1] if mirror else m, dy, dx)
             if not m.any():
                 return None
             if has_lung:

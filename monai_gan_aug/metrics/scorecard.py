@@ -32,6 +32,7 @@ import torch
 from PIL import Image
 
 from ..errors import DatasetError
+from ..utils.arrays import shift_array
 from .region_judge import (clip_box_to_lung, draw_lung_boxes, manifest_boxes, region_pneumonia_probability,
                            region_window)
 
@@ -261,15 +262,6 @@ def _iou(box: Sequence[int], boxes: np.ndarray) -> np.ndarray:
     return inter / np.maximum(area - inter, 1)
 
 
-def _shifted(a: np.ndarray, dy: int, dx: int) -> np.ndarray:
-    out = np.zeros_like(a)
-    h, w = a.shape
-    ys, yd = (slice(0, h - dy), slice(dy, h)) if dy >= 0 else (slice(-dy, h), slice(0, h + dy))
-    xs, xd = (slice(0, w - dx), slice(dx, w)) if dx >= 0 else (slice(-dx, w), slice(0, w + dx))
-    out[yd, xd] = a[ys, xs]
-    return out
-
-
 def transplant_arm(donors: Sequence[LesionDonor], feather: float = 4.0, edge_sigma: float = 2.0,
                    top_k: int = 5) -> EditArm:
     """Control: a *real* lesion's pixels moved into the box (the ceiling of any local edit?).
@@ -297,11 +289,11 @@ def transplant_arm(donors: Sequence[LesionDonor], feather: float = 4.0, edge_sig
         cx = (case.box[0] + case.box[2] - donor.box[0] - donor.box[2]) // 2
         mask, weight = _region(case, feather)
         region = mask[0].numpy() > 0
-        comp = _shifted(donor.component, cy, cx) & region & (weight[0].numpy() > 0)
+        comp = shift_array(donor.component, cy, cx) & region & (weight[0].numpy() > 0)
         if not comp.any():
             return case.image.clone(), torch.zeros_like(case.image, dtype=torch.uint8)
-        pixels = _shifted(donor.image.astype(np.float32) / 255.0, cy, cx)
-        donor_lung = _shifted(donor.lung, cy, cx) & ~_shifted(donor.component, cy, cx)
+        pixels = shift_array(donor.image.astype(np.float32) / 255.0, cy, cx)
+        donor_lung = shift_array(donor.lung, cy, cx) & ~shift_array(donor.component, cy, cx)
         x = case.image[0].numpy()
         y0, y1 = max(case.box[1] - 32, 0), min(case.box[3] + 32, x.shape[0])
         x0, x1 = max(case.box[0] - 32, 0), min(case.box[2] + 32, x.shape[1])
