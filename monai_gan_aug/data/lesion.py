@@ -219,7 +219,8 @@ class TrainingRegiond(Randomizable, MapTransform):
                  mask_key: str = "region_mask", allow_missing_keys: bool = False) -> None:
         MapTransform.__init__(self, keys, allow_missing_keys)
         self.lung_key, self.region_key, self.mask_key = lung_key, region_key, mask_key
-        self.fixed = RegionMask(feather=0, max_fraction=0.6, clip_to_image=True)
+        # a data item's own region (a real lesion) may be large; the size guard is for user edits
+        self.fixed = RegionMask(feather=0, max_fraction=None, clip_to_image=True)
         self.random = RandRegionMask(num_boxes=1, feather=0, max_fraction=0.5)
 
     def set_random_state(self, seed: int | None = None, state: np.random.RandomState | None = None):

@@ -118,6 +118,14 @@ def test_diffmap_item_region_is_its_box(shared: Path, tmp_path: Path) -> None:
     assert torch.equal(torch.as_tensor(out["region_mask"]).float(), expected)
 
 
+def test_a_large_real_region_is_kept_for_training() -> None:
+    # a demo lesion twin's region covered 64 % of its film and the size guard meant for user edits
+    # (max 60 %) stopped lesion_inpaint training on the demo data
+    item = {"region": {"box": [0, 0, 56, 40]}, "image": torch.zeros(1, H, W)}  # 73 % of the film
+    out = TrainingRegiond()(item)
+    assert float(torch.as_tensor(out["region_mask"]).sum()) == 56 * 40
+
+
 def test_component_boxes_largest_inside_lung() -> None:
     lung = _lung() > 0
     mask = np.zeros((H, W), bool)
