@@ -11,7 +11,6 @@ enters an arm), clipped to the normal film's lung, as
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ import numpy as np
 
 from ...errors import ConfigError, DatasetError
 
-from ..region_judge import clip_box_to_lung
+from ..region_judge import clip_box_to_lung, covidqu_rows
 from ..region_judge import manifest_boxes as parse_boxes
 
 __all__ = [
@@ -75,13 +74,7 @@ def covidqu_items(root: str | Path, split: str) -> list[dict[str, Any]]:
         DatasetError: no manifest, or the split is empty.
     """
     root = Path(root)
-    manifest = root / "manifest.csv"
-    if not manifest.is_file():
-        raise DatasetError(f"{manifest} not found (expected the shared covidqu folder)")
-    with manifest.open(newline="") as fh:
-        rows = [r for r in csv.DictReader(fh) if r.get("split") == split]
-    if not rows:
-        raise DatasetError(f"{manifest}: no film in split {split!r}")
+    rows = covidqu_rows(root, split)
     return [{"image": root / r["file"], "lesion_mask": root / r["lesion_mask_file"],
              "lung_mask": root / r["mask_file"],
              "cls": 1 if r["label"] == "covid" else 0, "boxes": parse_boxes(r["bbox"]), "patient": r["patient"]}
