@@ -36,7 +36,7 @@ from torch import nn
 
 from ..errors import ConfigError, InvalidImageError
 from ..networks.factory import load_network
-from ..transforms.diffmap import POLARITIES, DifferenceMap, band_mask
+from ..transforms.diffmap import DifferenceMap, band_mask, lesion_difference
 from ..utils.weights import shipped_weights_path
 from .healing import HealingInferer
 from .translation import TranslationInferer
@@ -130,22 +130,12 @@ def remove_small_components(mask: np.ndarray, min_size: int) -> np.ndarray:
 def raw_difference(
     image: Any, healthy: Any, lung: Any = None, polarity: str = "abs", smooth_sigma: float = 0.0
 ) -> np.ndarray:
-    """``|X - X'|`` (or ``max(X - X', 0)``) inside the lung, optionally smoothed: float32 ``(H, W)``, not normalised."""
-    from scipy import ndimage
+    """``|X - X'|`` (or ``max(X - X', 0)``) inside the lung, optionally smoothed: float32 ``(H, W)``, not normalised.
 
-    if polarity not in POLARITIES:
-        raise ConfigError(f"polarity must be one of {POLARITIES}, found {polarity!r}")
-    x = np.asarray(torch.as_tensor(image).detach().cpu(), dtype=np.float64).squeeze()
-    y = np.asarray(torch.as_tensor(healthy).detach().cpu(), dtype=np.float64).squeeze()
-    if x.shape != y.shape or x.ndim != 2:
-        raise InvalidImageError(f"image {x.shape} and healthy twin {y.shape} must be the same (H, W)")
-    d = x - y
-    d = np.abs(d) if polarity == "abs" else np.maximum(d, 0.0)
-    if smooth_sigma > 0:
-        d = ndimage.gaussian_filter(d, smooth_sigma)
-    if lung is not None:
-        d = d * (np.asarray(torch.as_tensor(lung).detach().cpu()).reshape(d.shape) > 0.5)
-    return d.astype(np.float32)
+    The unnormalised :func:`~monai_gan_aug.transforms.diffmap.lesion_map`
+    (:func:`~monai_gan_aug.transforms.diffmap.lesion_difference`).
+    """
+    return lesion_difference(image, healthy, lung, polarity, smooth_sigma).astype(np.float32)
 
 
 def threshold_difference(

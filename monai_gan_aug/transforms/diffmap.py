@@ -42,6 +42,7 @@ __all__ = [
     "SaveLesionOverlayDict",
     "SaveLesionOverlayd",
     "band_mask",
+    "lesion_difference",
     "lesion_map",
     "overlay_rgb",
 ]
@@ -64,6 +65,36 @@ def _hw_array(x: Any, name: str) -> np.ndarray:
     if not np.isfinite(arr).all():
         raise InvalidImageError(f"{name}: contains NaN or Inf")
     return arr
+
+
+def lesion_difference(
+    image: NdarrayOrTensor,
+    healthy: NdarrayOrTensor,
+    lung: NdarrayOrTensor | None = None,
+    polarity: str = "abs",
+    smooth_sigma: float = 0.0,
+) -> np.ndarray:
+    """``|X - X'|`` (or ``max(X - X', 0)``) inside the lung, optionally smoothed, not normalised: float64 ``(H, W)``.
+
+    Arguments and errors as in :func:`lesion_map`, which divides this by its maximum.
+    """
+    if polarity not in POLARITIES:
+        raise ConfigError(f"polarity must be one of {POLARITIES}, found {polarity!r}")
+    if smooth_sigma < 0 or not math.isfinite(smooth_sigma):
+        raise ConfigError(f"smooth_sigma must be a finite number >= 0, found {smooth_sigma}")
+    x, y = _hw_array(image, "image"), _hw_array(healthy, "healthy image")
+    if x.shape != y.shape:
+        raise InvalidImageError(f"image {x.shape} and its healthy translation {y.shape} differ in size")
+    diff = x - y
+    diff = np.abs(diff) if polarity == "abs" else np.maximum(diff, 0.0)
+    if smooth_sigma > 0:
+        diff = ndimage.gaussian_filter(diff, smooth_sigma)
+    if lung is not None:
+        m = _hw_array(lung, "lung mask")
+        if m.shape != x.shape:
+            raise InvalidImageError(f"lung mask {m.shape} does not match the image {x.shape}")
+        diff = diff * (m > 0.5)
+    return diff
 
 
 def lesion_map(
@@ -90,22 +121,7 @@ def lesion_map(
         InvalidImageError: wrong shapes, sizes that differ, NaN/Inf.
         ConfigError: unknown polarity or negative sigma.
     """
-    if polarity not in POLARITIES:
-        raise ConfigError(f"polarity must be one of {POLARITIES}, found {polarity!r}")
-    if smooth_sigma < 0 or not math.isfinite(smooth_sigma):
-        raise ConfigError(f"smooth_sigma must be a finite number >= 0, found {smooth_sigma}")
-    x, y = _hw_array(image, "image"), _hw_array(healthy, "healthy image")
-    if x.shape != y.shape:
-        raise InvalidImageError(f"image {x.shape} and its healthy translation {y.shape} differ in size")
-    diff = x - y
-    diff = np.abs(diff) if polarity == "abs" else np.maximum(diff, 0.0)
-    if smooth_sigma > 0:
-        diff = ndimage.gaussian_filter(diff, smooth_sigma)
-    if lung is not None:
-        m = _hw_array(lung, "lung mask")
-        if m.shape != x.shape:
-            raise InvalidImageError(f"lung mask {m.shape} does not match the image {x.shape}")
-        diff = diff * (m > 0.5)
+    diff = lesion_difference(image, healthy, lung, polarity, smooth_sigma)
     peak = float(diff.max())
     return (diff / peak if peak > 0 else np.zeros_like(diff)).astype(np.float32)
 
